@@ -1572,7 +1572,9 @@ type PartitionState struct {
 	InFlight int64                  `protobuf:"varint,4,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
 	Delayed  int64                  `protobuf:"varint,5,opt,name=delayed,proto3" json:"delayed,omitempty"`
 	// Earliest time at which a Tick has work in this partition; 0 when none.
-	NextWakeMs    int64 `protobuf:"varint,6,opt,name=next_wake_ms,json=nextWakeMs,proto3" json:"next_wake_ms,omitempty"`
+	NextWakeMs int64 `protobuf:"varint,6,opt,name=next_wake_ms,json=nextWakeMs,proto3" json:"next_wake_ms,omitempty"`
+	// Ticks carry no configuration, so the partition remembers its kind.
+	Fifo          bool `protobuf:"varint,7,opt,name=fifo,proto3" json:"fifo,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1647,6 +1649,13 @@ func (x *PartitionState) GetNextWakeMs() int64 {
 		return x.NextWakeMs
 	}
 	return 0
+}
+
+func (x *PartitionState) GetFifo() bool {
+	if x != nil {
+		return x.Fifo
+	}
+	return false
 }
 
 // GroupState is the bookkeeping of one FIFO message group.
@@ -2085,7 +2094,7 @@ const file_wharf_raft_v1_queue_proto_rawDesc = "" +
 	"\vready_at_ms\x18\r \x01(\x03R\treadyAtMs\x1a^\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
-	"\x05value\x18\x02 \x01(\v2\x1f.wharf.v1.MessageAttributeValueR\x05value:\x028\x01\"\xb9\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x1f.wharf.v1.MessageAttributeValueR\x05value:\x028\x01\"\xcd\x01\n" +
 	"\x0ePartitionState\x12\x19\n" +
 	"\bqueue_id\x18\x01 \x01(\x04R\aqueueId\x12\x19\n" +
 	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq\x12\x18\n" +
@@ -2093,7 +2102,8 @@ const file_wharf_raft_v1_queue_proto_rawDesc = "" +
 	"\tin_flight\x18\x04 \x01(\x03R\binFlight\x12\x18\n" +
 	"\adelayed\x18\x05 \x01(\x03R\adelayed\x12 \n" +
 	"\fnext_wake_ms\x18\x06 \x01(\x03R\n" +
-	"nextWakeMs\"\x82\x01\n" +
+	"nextWakeMs\x12\x12\n" +
+	"\x04fifo\x18\a \x01(\bR\x04fifo\"\x82\x01\n" +
 	"\n" +
 	"GroupState\x12\x1b\n" +
 	"\tin_flight\x18\x01 \x01(\x03R\binFlight\x12\x1a\n" +
