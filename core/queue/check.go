@@ -1,0 +1,121 @@
+package queue
+
+import (
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/wharfmq/wharf/core/kv"
+	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
+)
+
+// maxCheckedMessages bounds CheckInvariants; it is meant for tests and the
+// simulator, not for production-sized stores.
+const maxCheckedMessages = 1 << 20
+
+// CheckInvariants verifies that the indexes and counts of every partition
+// agree with its messages: each message sits in exactly the index its state
+// names, counts match, and every index entry names a message.
+func CheckInvariants(r kv.Reader) error {
+	lo := []byte{pPartition}
+	keys, values, err := scan(r, lo, prefixEnd(lo), maxCheckedMessages)
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		st := &raftv1.PartitionState{}
+		if err := unmarshal(values[i], st); err != nil {
+			return err
+		}
+		if err := checkPartition(r, appendU64Decode(k[1:9]), st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkPartition(r kv.Reader, p uint64, st *raftv1.PartitionState) error {
+	lo := partitionPrefix(pMessage, p)
+	_, values, err := scan(r, lo, prefixEnd(lo), maxCheckedMessages)
+	if err != nil {
+		return err
+	}
+	var visible, inFlight, delayed int64
+	want := map[string]bool{}
+	for _, v := range values {
+		m := &raftv1.StoredMessage{}
+		if err := unmarshal(v, m); err != nil {
+			return err
+		}
+		if m.Seq >= st.NextSeq {
+			return fmt.Errorf("partition %d: message seq %d not below next seq %d", p, m.Seq, st.NextSeq)
+		}
+		want[string(timedKey(pExpiry, p, m.ExpiresAtMs, m.Seq))] = true
+		switch m.State {
+		case raftv1.MessageState_MESSAGE_STATE_VISIBLE:
+			visible++
+			if !st.Fifo {
+				want[string(timedKey(pReady, p, m.ReadyAtMs, m.Seq))] = true
+			}
+		case raftv1.MessageState_MESSAGE_STATE_IN_FLIGHT:
+			inFlight++
+			want[string(timedKey(pWaiting, p, m.VisibleAtMs, m.Seq))] = true
+		case raftv1.MessageState_MESSAGE_STATE_DELAYED:
+			delayed++
+			want[string(timedKey(pWaiting, p, m.VisibleAtMs, m.Seq))] = true
+		default:
+			return fmt.Errorf("partition %d message %d: state %v", p, m.Seq, m.State)
+		}
+		if st.Fifo {
+			want[string(groupMessageKey(p, m.GroupId, m.Seq))] = true
+		}
+	}
+	if visible != st.Visible || inFlight != st.InFlight || delayed != st.Delayed {
+		return fmt.Errorf("partition %d: counts say visible %d, in flight %d, delayed %d; messages say %d, %d, %d",
+			p, st.Visible, st.InFlight, st.Delayed, visible, inFlight, delayed)
+	}
+	prefixes := []byte{pExpiry, pWaiting, pGroupMsg}
+	if !st.Fifo {
+		prefixes = append(prefixes, pReady)
+	}
+	var got int
+	for _, prefix := range prefixes {
+		lo := partitionPrefix(prefix, p)
+		keys, _, err := scan(r, lo, prefixEnd(lo), maxCheckedMessages)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if !want[string(k)] {
+				return fmt.Errorf("partition %d: index entry %q names no message in that state", p, k)
+			}
+			got++
+		}
+	}
+	if got != len(want) {
+		return fmt.Errorf("partition %d: %d index entries expected, %d found", p, len(want), got)
+	}
+	return nil
+}
+
+// Hash returns a digest of the whole shard state. Replicas at the same
+// applied index must have equal hashes.
+func Hash(r kv.Reader) ([32]byte, error) {
+	it, err := r.Iter(nil, nil)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	h := sha256.New()
+	var n [8]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		for _, b := range [][]byte{it.Key(), it.Value()} {
+			h.Write(appendU64(n[:0], uint64(len(b))))
+			h.Write(b)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return [32]byte{}, err
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}

@@ -1,0 +1,81 @@
+package queue
+
+import (
+	"encoding/binary"
+
+	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
+)
+
+// Dead-letter moves cross shards, so they go through an outbox: the receive
+// that finds a message received too often removes it and writes an outbox
+// entry in one Apply; the leader then imports the entry into the dead-letter
+// queue (idempotently, keyed by source partition and seq) and acknowledges
+// it. A crash between the two repeats the import, which is then a duplicate:
+// the message moves exactly once.
+
+func (a *applier) moveToOutbox(p *partition, m *raftv1.StoredMessage) error {
+	if err := a.remove(p, m); err != nil {
+		return err
+	}
+	a.shard.NextOutboxId++
+	e := &raftv1.OutboxEntry{
+		OutboxId:          a.shard.NextOutboxId,
+		SourcePartitionId: p.id,
+		Target:            p.cfg.DeadLetter,
+		Message:           m,
+	}
+	a.outbox = true
+	return putRecord(a.tx, outboxKey(e.OutboxId), e)
+}
+
+func (a *applier) importMessage(cmd *raftv1.ImportMessage) error {
+	if cmd.Message == nil || cmd.SourcePartitionId == 0 {
+		a.fail(raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "import names no message")
+		return nil
+	}
+	p, err := a.openPartition(cmd.Partition)
+	if p == nil || err != nil {
+		return err
+	}
+	id := string(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, cmd.SourcePartitionId), cmd.SourceSeq))
+	d := &raftv1.Dedup{}
+	found, err := getRecord(a.tx, dedupKey(p.id, dedupImport, id), d)
+	if err != nil {
+		return err
+	}
+	if found && d.ExpiresAtMs > a.now {
+		a.res.Sent = append(a.res.Sent, &raftv1.SendOutcome{MessageId: d.MessageId, Seq: d.Seq, Duplicate: true})
+		return a.savePartition(p)
+	}
+	src := cmd.Message
+	m := &raftv1.StoredMessage{
+		MessageId:       src.MessageId,
+		Seq:             p.st.NextSeq,
+		Body:            src.Body,
+		Attributes:      src.Attributes,
+		SentMs:          src.SentMs, // retention counts from the original send, as in SQS
+		GroupId:         src.GroupId,
+		DeduplicationId: src.DeduplicationId,
+	}
+	if p.st.Fifo && m.GroupId == "" {
+		m.GroupId = "dead-letter"
+	}
+	p.st.NextSeq++
+	if err := a.insert(p, m, 0); err != nil {
+		return err
+	}
+	if err := a.remember(p.id, dedupImport, id, m, importDedupWindow); err != nil {
+		return err
+	}
+	a.res.Sent = append(a.res.Sent, &raftv1.SendOutcome{MessageId: m.MessageId, Seq: m.Seq})
+	return a.savePartition(p)
+}
+
+func (a *applier) ackOutbox(cmd *raftv1.AckOutbox) error {
+	for _, id := range cmd.OutboxIds {
+		if err := a.tx.Delete(outboxKey(id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

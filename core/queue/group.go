@@ -1,0 +1,82 @@
+package queue
+
+import (
+	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
+)
+
+// FIFO groups. A group is available, and then filed in the ready index, when
+// it has messages, none of them is in flight, and its first message is
+// visible. Receives take groups from the ready index, so a group with a
+// message in flight is never served: that is what keeps each group in order.
+
+func (a *applier) getGroup(p uint64, group string) (*raftv1.GroupState, error) {
+	g := &raftv1.GroupState{}
+	if _, err := getRecord(a.tx, groupKey(p, group), g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// putGroup saves g, or deletes it once the group is empty.
+func (a *applier) putGroup(p uint64, group string, g *raftv1.GroupState) error {
+	if g.Messages == 0 && g.InFlight == 0 && g.ReadySeq == 0 {
+		return a.tx.Delete(groupKey(p, group))
+	}
+	return putRecord(a.tx, groupKey(p, group), g)
+}
+
+func (a *applier) addGroupInFlight(p uint64, group string, delta int64) error {
+	g, err := a.getGroup(p, group)
+	if err != nil {
+		return err
+	}
+	g.InFlight += delta
+	if err := a.putGroup(p, group, g); err != nil {
+		return err
+	}
+	return a.refreshGroup(p, group)
+}
+
+// groupHead returns the group's first message, or nil.
+func (a *applier) groupHead(p uint64, group string) (*raftv1.StoredMessage, error) {
+	lo := groupPrefix(p, group)
+	k, err := firstKey(a.tx, lo, prefixEnd(lo))
+	if err != nil || k == nil {
+		return nil, err
+	}
+	return a.getMessage(p, seqOf(k))
+}
+
+// refreshGroup files the group in the ready index or takes it out, as its
+// availability now requires.
+func (a *applier) refreshGroup(p uint64, group string) error {
+	g, err := a.getGroup(p, group)
+	if err != nil {
+		return err
+	}
+	available := false
+	var head *raftv1.StoredMessage
+	if g.InFlight == 0 && g.Messages > 0 {
+		if head, err = a.groupHead(p, group); err != nil {
+			return err
+		}
+		available = head != nil && head.State == raftv1.MessageState_MESSAGE_STATE_VISIBLE
+	}
+	filed := g.ReadySeq != 0
+	switch {
+	case available && !filed:
+		g.ReadyAtMs, g.ReadySeq = max(head.ReadyAtMs, 0), head.Seq
+		if err := a.tx.Set(timedKey(pReady, p, g.ReadyAtMs, g.ReadySeq), []byte(group)); err != nil {
+			return err
+		}
+		a.wake(p)
+	case !available && filed:
+		if err := a.tx.Delete(timedKey(pReady, p, g.ReadyAtMs, g.ReadySeq)); err != nil {
+			return err
+		}
+		g.ReadyAtMs, g.ReadySeq = 0, 0
+	default:
+		return nil
+	}
+	return a.putGroup(p, group, g)
+}

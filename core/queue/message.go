@@ -1,0 +1,193 @@
+package queue
+
+import (
+	"fmt"
+
+	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
+)
+
+// A message is in exactly one state, and the state says which index holds
+// it: DELAYED and IN_FLIGHT messages sit in the waiting index until
+// visible_at_ms; VISIBLE messages of a standard queue sit in the ready
+// index. Visible FIFO messages are reached through their group instead.
+// Every state change goes through the functions in this file, which keep the
+// indexes and the partition's counts in step.
+
+// insert stores a new message. delayMs > 0 delays it.
+func (a *applier) insert(p *partition, m *raftv1.StoredMessage, delayMs int64) error {
+	m.ExpiresAtMs = m.SentMs + int64(p.cfg.MessageRetentionSeconds)*1000
+	if err := a.tx.Set(timedKey(pExpiry, p.id, m.ExpiresAtMs, m.Seq), nil); err != nil {
+		return err
+	}
+	if p.st.Fifo {
+		g, err := a.getGroup(p.id, m.GroupId)
+		if err != nil {
+			return err
+		}
+		g.Messages++
+		if err := a.putGroup(p.id, m.GroupId, g); err != nil {
+			return err
+		}
+		if err := a.tx.Set(groupMessageKey(p.id, m.GroupId, m.Seq), nil); err != nil {
+			return err
+		}
+	}
+	if delayMs > 0 {
+		m.State = raftv1.MessageState_MESSAGE_STATE_DELAYED
+		m.VisibleAtMs = a.now + delayMs
+		p.st.Delayed++
+		if err := a.tx.Set(timedKey(pWaiting, p.id, m.VisibleAtMs, m.Seq), nil); err != nil {
+			return err
+		}
+		return putRecord(a.tx, messageKey(p.id, m.Seq), m)
+	}
+	return a.becomeVisible(p, m, a.now)
+}
+
+// becomeVisible files m as visible since readyAt and saves it. The caller has
+// already taken m out of the index of its previous state.
+func (a *applier) becomeVisible(p *partition, m *raftv1.StoredMessage, readyAt int64) error {
+	m.State = raftv1.MessageState_MESSAGE_STATE_VISIBLE
+	m.VisibleAtMs = 0
+	m.ReadyAtMs = readyAt
+	p.st.Visible++
+	if err := putRecord(a.tx, messageKey(p.id, m.Seq), m); err != nil {
+		return err
+	}
+	a.wake(p.id)
+	if p.st.Fifo {
+		return a.refreshGroup(p.id, m.GroupId)
+	}
+	return a.tx.Set(timedKey(pReady, p.id, readyAt, m.Seq), nil)
+}
+
+// unfile takes m out of the index of its state and out of the counts.
+func (a *applier) unfile(p *partition, m *raftv1.StoredMessage) error {
+	switch m.State {
+	case raftv1.MessageState_MESSAGE_STATE_VISIBLE:
+		p.st.Visible--
+		if p.st.Fifo {
+			return nil
+		}
+		return a.tx.Delete(timedKey(pReady, p.id, m.ReadyAtMs, m.Seq))
+	case raftv1.MessageState_MESSAGE_STATE_DELAYED:
+		p.st.Delayed--
+	case raftv1.MessageState_MESSAGE_STATE_IN_FLIGHT:
+		p.st.InFlight--
+		if p.st.Fifo {
+			if err := a.addGroupInFlight(p.id, m.GroupId, -1); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("partition %d message %d: unknown state %v", p.id, m.Seq, m.State)
+	}
+	return a.tx.Delete(timedKey(pWaiting, p.id, m.VisibleAtMs, m.Seq))
+}
+
+// lease puts m in flight for visibilityMs and saves it.
+func (a *applier) lease(p *partition, m *raftv1.StoredMessage, visibilityMs int64) error {
+	if err := a.unfile(p, m); err != nil {
+		return err
+	}
+	m.ReceiveCount++
+	if m.FirstReceiveMs == 0 {
+		m.FirstReceiveMs = a.now
+	}
+	return a.putInFlight(p, m, a.now+visibilityMs)
+}
+
+// putInFlight files an unfiled m as in flight until visibleAt and saves it.
+func (a *applier) putInFlight(p *partition, m *raftv1.StoredMessage, visibleAt int64) error {
+	m.State = raftv1.MessageState_MESSAGE_STATE_IN_FLIGHT
+	m.VisibleAtMs = visibleAt
+	m.ReadyAtMs = 0
+	p.st.InFlight++
+	if p.st.Fifo {
+		if err := a.addGroupInFlight(p.id, m.GroupId, 1); err != nil {
+			return err
+		}
+	}
+	if err := a.tx.Set(timedKey(pWaiting, p.id, visibleAt, m.Seq), nil); err != nil {
+		return err
+	}
+	return putRecord(a.tx, messageKey(p.id, m.Seq), m)
+}
+
+// remove deletes m and every trace of it.
+func (a *applier) remove(p *partition, m *raftv1.StoredMessage) error {
+	if err := a.unfile(p, m); err != nil {
+		return err
+	}
+	if err := a.tx.Delete(messageKey(p.id, m.Seq)); err != nil {
+		return err
+	}
+	if err := a.tx.Delete(timedKey(pExpiry, p.id, m.ExpiresAtMs, m.Seq)); err != nil {
+		return err
+	}
+	if !p.st.Fifo {
+		return nil
+	}
+	if err := a.tx.Delete(groupMessageKey(p.id, m.GroupId, m.Seq)); err != nil {
+		return err
+	}
+	g, err := a.getGroup(p.id, m.GroupId)
+	if err != nil {
+		return err
+	}
+	g.Messages--
+	if err := a.putGroup(p.id, m.GroupId, g); err != nil {
+		return err
+	}
+	return a.refreshGroup(p.id, m.GroupId)
+}
+
+// promoteDue makes visible up to limit delayed or in-flight messages whose
+// time has come. It reports whether it stopped at the limit.
+func (a *applier) promoteDue(p *partition, limit int) (more bool, err error) {
+	lo := partitionPrefix(pWaiting, p.id)
+	keys, _, err := scan(a.tx, lo, timedUpTo(pWaiting, p.id, a.now), limit)
+	if err != nil {
+		return false, err
+	}
+	for _, k := range keys {
+		m, err := a.getMessage(p.id, seqOf(k))
+		if err != nil {
+			return false, err
+		}
+		if m == nil {
+			return false, fmt.Errorf("partition %d: waiting index names missing message %d", p.id, seqOf(k))
+		}
+		if err := a.unfile(p, m); err != nil {
+			return false, err
+		}
+		// Filed under the time it became visible, not under now: the ready
+		// index then orders messages by when they became visible.
+		if err := a.becomeVisible(p, m, m.VisibleAtMs); err != nil {
+			return false, err
+		}
+	}
+	return len(keys) == limit, nil
+}
+
+// expireDue removes up to limit messages past their retention period.
+func (a *applier) expireDue(p *partition, limit int) (more bool, err error) {
+	lo := partitionPrefix(pExpiry, p.id)
+	keys, _, err := scan(a.tx, lo, timedUpTo(pExpiry, p.id, a.now), limit)
+	if err != nil {
+		return false, err
+	}
+	for _, k := range keys {
+		m, err := a.getMessage(p.id, seqOf(k))
+		if err != nil {
+			return false, err
+		}
+		if m == nil {
+			return false, fmt.Errorf("partition %d: expiry index names missing message %d", p.id, seqOf(k))
+		}
+		if err := a.remove(p, m); err != nil {
+			return false, err
+		}
+	}
+	return len(keys) == limit, nil
+}

@@ -1,0 +1,106 @@
+package queue
+
+import (
+	"unicode/utf8"
+
+	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
+)
+
+const (
+	maxBatch          = 10
+	dedupWindowMs     = 5 * 60 * 1000
+	importDedupWindow = 60 * 60 * 1000
+)
+
+func (a *applier) send(cmd *raftv1.Send) error {
+	if n := len(cmd.Entries); n == 0 || n > maxBatch {
+		a.fail(raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "a send holds 1 to %d entries, not %d", maxBatch, n)
+		return nil
+	}
+	p, err := a.openPartition(cmd.Partition)
+	if p == nil || err != nil {
+		return err
+	}
+	for _, e := range cmd.Entries {
+		out, err := a.sendOne(p, e)
+		if err != nil {
+			return err
+		}
+		a.res.Sent = append(a.res.Sent, out)
+	}
+	return a.savePartition(p)
+}
+
+func (a *applier) sendOne(p *partition, e *raftv1.SendEntry) (*raftv1.SendOutcome, error) {
+	// The node validated the entry; these checks keep a bad proposal from
+	// storing what the API promises never to store.
+	switch {
+	case len(e.Body) == 0 || int64(len(e.Body)) > int64(p.cfg.MaximumMessageBytes):
+		return rejected("body must be 1 to %d bytes", p.cfg.MaximumMessageBytes), nil
+	case !utf8.ValidString(e.Body):
+		return rejected("body must be UTF-8"), nil
+	case e.MessageId == "":
+		return rejected("message id missing"), nil
+	case p.st.Fifo && e.GroupId == "":
+		return rejected("message_group_id is required on a FIFO queue"), nil
+	case p.st.Fifo && e.DeduplicationId == "":
+		return rejected("message_deduplication_id is required on a FIFO queue"), nil
+	}
+	if p.st.Fifo {
+		d := &raftv1.Dedup{}
+		found, err := getRecord(a.tx, dedupKey(p.id, dedupFIFO, e.DeduplicationId), d)
+		if err != nil {
+			return nil, err
+		}
+		if found && d.ExpiresAtMs > a.now {
+			return &raftv1.SendOutcome{MessageId: d.MessageId, Seq: d.Seq, Duplicate: true}, nil
+		}
+	}
+	seq := p.st.NextSeq
+	p.st.NextSeq++
+	m := &raftv1.StoredMessage{
+		MessageId:       e.MessageId,
+		Seq:             seq,
+		Body:            e.Body,
+		Attributes:      e.Attributes,
+		SentMs:          a.now,
+		GroupId:         e.GroupId,
+		DeduplicationId: e.DeduplicationId,
+	}
+	delay := int64(e.DelaySeconds)
+	if delay < 0 {
+		delay = int64(p.cfg.DelaySeconds)
+	}
+	if err := a.insert(p, m, delay*1000); err != nil {
+		return nil, err
+	}
+	if p.st.Fifo {
+		if err := a.remember(p.id, dedupFIFO, e.DeduplicationId, m, dedupWindowMs); err != nil {
+			return nil, err
+		}
+	}
+	return &raftv1.SendOutcome{MessageId: m.MessageId, Seq: seq}, nil
+}
+
+func rejected(format string, args ...any) *raftv1.SendOutcome {
+	return &raftv1.SendOutcome{Status: status(raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, format, args...)}
+}
+
+// remember records a deduplication id for windowMs, replacing an expired record.
+func (a *applier) remember(p uint64, kind byte, id string, m *raftv1.StoredMessage, windowMs int64) error {
+	old := &raftv1.Dedup{}
+	found, err := getRecord(a.tx, dedupKey(p, kind, id), old)
+	if err != nil {
+		return err
+	}
+	if found {
+		if err := a.tx.Delete(dedupExpiryKey(p, old.ExpiresAtMs, kind, id)); err != nil {
+			return err
+		}
+	}
+	d := &raftv1.Dedup{MessageId: m.MessageId, Seq: m.Seq, ExpiresAtMs: a.now + windowMs}
+	if err := a.tx.Set(dedupExpiryKey(p, d.ExpiresAtMs, kind, id), nil); err != nil {
+		return err
+	}
+	return putRecord(a.tx, dedupKey(p, kind, id), d)
+}
