@@ -135,7 +135,10 @@ func (s *shard) change(q *raftv1.PartitionConfig, l *raftv1.Lease, seconds int32
 	return res.Outcomes[0]
 }
 
-func (s *shard) tick() { s.t.Helper(); s.apply(&raftv1.QueueCommand{Op: &raftv1.QueueCommand_Tick{Tick: &raftv1.Tick{}}}) }
+func (s *shard) tick() {
+	s.t.Helper()
+	s.apply(&raftv1.QueueCommand{Op: &raftv1.QueueCommand_Tick{Tick: &raftv1.Tick{}}})
+}
 
 func (s *shard) counts(q *raftv1.PartitionConfig) (visible, inFlight, delayed int64) {
 	s.t.Helper()
