@@ -1,0 +1,68 @@
+// Package shard runs Wharf's pure state machines under dragonboat: QueueSM is
+// the on-disk state machine of a queue shard (core/queue over Pebble), MetaSM
+// the in-memory state machine of the metadata shard (core/meta).
+package shard
+
+import "errors"
+
+// ErrClosed is returned by Lookup once the state machine is closed.
+var ErrClosed = errors.New("shard state machine closed")
+
+// ErrRecovering is returned by Lookup while the state machine is replacing
+// its content from a snapshot (or a recovery did not finish): the content is
+// incomplete, so nothing may be read from it. It is retryable.
+var ErrRecovering = errors.New("shard state machine is recovering from a snapshot")
+
+// ErrUnknownQuery is returned by Lookup for a query type it does not serve.
+var ErrUnknownQuery = errors.New("unknown lookup query")
+
+// Queries QueueSM.Lookup serves. Each is answered from one consistent Pebble
+// snapshot; the answer's type is given with each query.
+
+// ShardStateQuery asks for the shard bookkeeping: *raftv1.ShardState.
+type ShardStateQuery struct{}
+
+// PartitionsQuery asks for the bookkeeping of the listed partitions:
+// []*raftv1.PartitionState, one per id, nil where the partition holds nothing.
+type PartitionsQuery struct {
+	PartitionIDs []uint64
+}
+
+// NextWakeQuery asks for the earliest shard time at which a Tick has work,
+// 0 when none: int64.
+type NextWakeQuery struct{}
+
+// OutboxQuery asks for up to Limit pending dead-letter moves, oldest first:
+// []*raftv1.OutboxEntry. Limit is capped at MaxOutboxQuery.
+type OutboxQuery struct {
+	Limit int
+}
+
+// MaxOutboxQuery bounds the outbox entries one lookup returns.
+const MaxOutboxQuery = 1024
+
+// Queries MetaSM.Lookup serves. Answers are deep copies the caller owns.
+
+// MetaQueueQuery asks for one queue by name: *raftv1.QueueRecord, nil when
+// there is no such queue.
+type MetaQueueQuery struct {
+	Name string
+}
+
+// MetaListQuery asks for up to Limit queue names with Prefix after After:
+// MetaListResult. Limit is capped at core.MaxListQueuesResults.
+type MetaListQuery struct {
+	Prefix string
+	After  string
+	Limit  int
+}
+
+// MetaListResult answers MetaListQuery.
+type MetaListResult struct {
+	Names []string
+	More  bool
+}
+
+// MetaShardsQuery asks for the registered queue shards in shard id order:
+// []*raftv1.ShardRecord.
+type MetaShardsQuery struct{}
