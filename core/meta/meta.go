@@ -4,34 +4,102 @@
 package meta
 
 import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/wharfmq/wharf/core"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
 
 // State is the whole metadata state, held in memory (it is small: one record
 // per queue and per shard).
+//
+// Stored records are never modified once stored: an update stores a new
+// record. That is what makes it safe for Queue and Shards to hand out shared
+// pointers.
 type State struct {
+	nextID uint64
+	clock  int64
+
+	queues map[string]*raftv1.QueueRecord
+	// names holds the keys of queues in byte order, so that List and Marshal
+	// never depend on map iteration order.
+	names []string
+
+	// shards is sorted by shard id.
+	shards []*raftv1.ShardRecord
+	// load counts the partitions placed on each shard, for placement.
+	load map[uint64]int
+
+	// maxQueues is core.MaxQueues; tests lower it.
+	maxQueues int
 }
 
 // New returns an empty State.
-func New() *State { panic("TODO") }
+func New() *State {
+	return &State{
+		nextID:    1,
+		queues:    make(map[string]*raftv1.QueueRecord),
+		load:      make(map[uint64]int),
+		maxQueues: core.MaxQueues,
+	}
+}
 
 // Apply applies cmd and returns its result. It never fails: semantic errors
 // are in the result's status.
-func (s *State) Apply(cmd *raftv1.MetaCommand) *raftv1.MetaResult { panic("TODO") }
+func (s *State) Apply(cmd *raftv1.MetaCommand) *raftv1.MetaResult {
+	// Time is monotonic per shard whatever the proposers' clocks do.
+	if now := cmd.GetNowMs(); now > s.clock {
+		s.clock = now
+	}
+	switch op := cmd.GetOp().(type) {
+	case *raftv1.MetaCommand_CreateQueue:
+		return s.createQueue(op.CreateQueue)
+	case *raftv1.MetaCommand_UpdateQueue:
+		return s.updateQueue(op.UpdateQueue)
+	case *raftv1.MetaCommand_DeleteQueue:
+		return s.deleteQueue(op.DeleteQueue)
+	case *raftv1.MetaCommand_AddShards:
+		return s.addShards(op.AddShards)
+	default:
+		return failure(raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "meta command has no operation")
+	}
+}
 
 // Queue returns the named queue; nil if there is none. The record is shared:
 // callers must not modify it.
-func (s *State) Queue(name string) *raftv1.QueueRecord { panic("TODO") }
+func (s *State) Queue(name string) *raftv1.QueueRecord {
+	return s.queues[name]
+}
 
 // List returns up to limit queue names with prefix, after the name after, in
-// order, and whether more follow.
-func (s *State) List(prefix, after string, limit int) (names []string, more bool) { panic("TODO") }
+// order, and whether more follow. A limit <= 0 returns no names; more then
+// says whether any name matches.
+func (s *State) List(prefix, after string, limit int) (names []string, more bool) {
+	// The first candidate is the first name that is both > after and
+	// >= prefix; every name with prefix follows it contiguously.
+	i := sort.Search(len(s.names), func(i int) bool {
+		n := s.names[i]
+		return n > after && n >= prefix
+	})
+	for ; i < len(s.names) && strings.HasPrefix(s.names[i], prefix); i++ {
+		if len(names) >= limit {
+			return names, true
+		}
+		names = append(names, s.names[i])
+	}
+	return names, false
+}
 
-// Shards returns the registered queue shards in shard id order.
-func (s *State) Shards() []*raftv1.ShardRecord { panic("TODO") }
+// Shards returns the registered queue shards in shard id order. The records
+// are shared: callers must not modify them.
+func (s *State) Shards() []*raftv1.ShardRecord {
+	out := make([]*raftv1.ShardRecord, len(s.shards))
+	copy(out, s.shards)
+	return out
+}
 
-// Marshal encodes the state deterministically, for snapshots.
-func (s *State) Marshal() ([]byte, error) { panic("TODO") }
-
-// Unmarshal replaces the state with a snapshot made by Marshal.
-func (s *State) Unmarshal(data []byte) error { panic("TODO") }
+func failure(code raftv1.ErrorCode, format string, args ...any) *raftv1.MetaResult {
+	return &raftv1.MetaResult{Status: &raftv1.Status{Code: code, Message: fmt.Sprintf(format, args...)}}
+}
