@@ -5,8 +5,16 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/lni/dragonboat/v4"
 
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 )
@@ -21,23 +29,142 @@ type Config struct {
 	Logger      *slog.Logger
 	// Now returns the wall clock that stamps proposals; time.Now if nil.
 	Now func() time.Time
+	// SnapshotEntries is how many applied entries trigger a Raft snapshot
+	// (and log compaction) of every shard; 0 means the defaults (1000 for
+	// the metadata shard, 10000 for queue shards). Tests lower it to force
+	// snapshots.
+	SnapshotEntries uint64
+	// Rand is the source of message ids; crypto/rand if nil. A simulator
+	// injects a seeded one.
+	Rand io.Reader
 }
+
+// DefaultQueueShards is QueueShards when the Config leaves it 0.
+const DefaultQueueShards = 4
+
+// MaxQueueShards bounds QueueShards: each shard is a Raft group and a Pebble
+// store with their own goroutines and memory.
+const MaxQueueShards = 256
 
 // Node is a running Wharf node. It implements wharfv1.QueueService; errors
 // it returns are *core.Error.
 type Node struct {
 	cfg Config
+	log *slog.Logger
+	nh  *dragonboat.NodeHost
+
+	// queueShards is the queue shards this node replicates, read from the
+	// metadata shard at start.
+	queueShards []uint64
+
+	ids   idSource
+	waits *wakeRegistry
+	// moverKick wakes the dead-letter mover when a shard's outbox grows.
+	moverKick chan struct{}
+	drops     *dropQueue
+
+	ready  atomic.Bool
+	stop   chan struct{} // closed by Close: loops and long polls end
+	loops  sync.WaitGroup
+	closed sync.Once
 }
 
 var _ wharfv1.QueueService = (*Node)(nil)
 
 // Start opens (or creates) the node's data under cfg.DataDir and starts its
 // shards. It returns once the node is serving or ctx ends.
-func Start(ctx context.Context, cfg Config) (*Node, error) { panic("TODO") }
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := checkConfig(&cfg); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		ids:       idSource{r: cfg.Rand},
+		waits:     newWakeRegistry(),
+		moverKick: make(chan struct{}, 1),
+		drops:     newDropQueue(),
+		stop:      make(chan struct{}),
+	}
+	if err := n.bootstrap(ctx); err != nil {
+		if n.nh != nil {
+			n.nh.Close()
+		}
+		return nil, err
+	}
+	n.startLoops()
+	n.ready.Store(true)
+	n.log.Info("wharf node started", "node_id", cfg.NodeID, "raft_addr", cfg.RaftAddr,
+		"data_dir", cfg.DataDir, "queue_shards", len(n.queueShards))
+	return n, nil
+}
+
+func checkConfig(cfg *Config) error {
+	if cfg.NodeID == 0 {
+		return errors.New("node config: NodeID must be set (1 for a single node)")
+	}
+	if cfg.DataDir == "" {
+		return errors.New("node config: DataDir must be set")
+	}
+	if cfg.RaftAddr == "" {
+		return errors.New("node config: RaftAddr must be set")
+	}
+	if cfg.QueueShards == 0 {
+		cfg.QueueShards = DefaultQueueShards
+	}
+	if cfg.QueueShards < 1 || cfg.QueueShards > MaxQueueShards {
+		return fmt.Errorf("node config: QueueShards must be 1 to %d, got %d", MaxQueueShards, cfg.QueueShards)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	return nil
+}
+
+// nowMs is the proposer's clock in Unix milliseconds.
+func (n *Node) nowMs() int64 { return n.cfg.Now().UnixMilli() }
 
 // Ready reports whether the node can serve requests (its shards have leaders
 // and it has read the metadata).
-func (n *Node) Ready() bool { panic("TODO") }
+func (n *Node) Ready() bool {
+	if !n.ready.Load() {
+		return false
+	}
+	if !n.hasLeader(metaShardID) {
+		return false
+	}
+	for _, id := range n.queueShards {
+		if !n.hasLeader(id) {
+			return false
+		}
+	}
+	return true
+}
 
 // Close stops the node. In-flight requests fail with Unavailable.
-func (n *Node) Close() error { panic("TODO") }
+func (n *Node) Close() error {
+	n.closed.Do(func() {
+		n.ready.Store(false)
+		close(n.stop)
+		n.loops.Wait()
+		n.nh.Close()
+		n.log.Info("wharf node stopped", "node_id", n.cfg.NodeID)
+	})
+	return nil
+}
+
+// stopping reports whether Close has begun.
+func (n *Node) stopping() bool {
+	select {
+	case <-n.stop:
+		return true
+	default:
+		return false
+	}
+}

@@ -143,6 +143,9 @@ func wipe(db *kv.DB) error {
 // applied entries together with their applied index, which dragonboat then
 // replays.
 func (s *QueueSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
+	if len(entries) == 0 {
+		return entries, nil
+	}
 	tx := s.db.NewTxn()
 	defer tx.Close()
 	var woken []uint64

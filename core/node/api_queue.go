@@ -1,0 +1,239 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"unicode/utf8"
+
+	"github.com/wharfmq/wharf/core"
+	"github.com/wharfmq/wharf/core/validate"
+	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
+	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+)
+
+// partitionsPerQueue is how many partitions a new queue gets. One for now:
+// a queue's throughput is one Raft shard's.
+const partitionsPerQueue = 1
+
+func (n *Node) CreateQueue(ctx context.Context, req *wharfv1.CreateQueueRequest) (*wharfv1.CreateQueueResponse, error) {
+	attrs, err := validate.CreateQueue(req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := n.proposeMeta(ctx, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_CreateQueue{CreateQueue: &raftv1.CreateQueue{
+		Name: req.GetName(), Attributes: attrs, Partitions: partitionsPerQueue,
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	if err := statusError(res.GetStatus()); err != nil {
+		return nil, err
+	}
+	return &wharfv1.CreateQueueResponse{Queue: apiQueue(res.GetQueue(), counts{})}, nil
+}
+
+func (n *Node) GetQueue(ctx context.Context, req *wharfv1.GetQueueRequest) (*wharfv1.GetQueueResponse, error) {
+	rec, err := n.queue(ctx, "queue", req.GetQueue())
+	if err != nil {
+		return nil, err
+	}
+	c, err := n.queueCounts(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	return &wharfv1.GetQueueResponse{Queue: apiQueue(rec, c)}, nil
+}
+
+func (n *Node) ListQueues(ctx context.Context, req *wharfv1.ListQueuesRequest) (*wharfv1.ListQueuesResponse, error) {
+	prefix, limit, err := validate.ListQueues(req)
+	if err != nil {
+		return nil, err
+	}
+	after, err := decodePageToken(req.GetNextToken())
+	if err != nil {
+		return nil, err
+	}
+	page, err := n.listQueues(ctx, prefix, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	resp := &wharfv1.ListQueuesResponse{Queues: page.Names}
+	if page.More && len(page.Names) > 0 {
+		resp.NextToken = encodePageToken(page.Names[len(page.Names)-1])
+	}
+	return resp, nil
+}
+
+// A page token is the last name of the previous page, opaque to clients so
+// that its form can change.
+func encodePageToken(lastName string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(lastName))
+}
+
+func decodePageToken(tok string) (string, error) {
+	if tok == "" {
+		return "", nil
+	}
+	// Generous: a name in base64, well under this.
+	const maxTokenLen = 4 * core.MaxQueueNameLength
+	if len(tok) > maxTokenLen {
+		return "", core.FieldError("next_token", "is not a token this server issued")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(b) == 0 || len(b) > core.MaxQueueNameLength || !utf8.Valid(b) {
+		return "", core.FieldError("next_token", "is not a token this server issued")
+	}
+	return string(b), nil
+}
+
+func (n *Node) UpdateQueue(ctx context.Context, req *wharfv1.UpdateQueueRequest) (*wharfv1.UpdateQueueResponse, error) {
+	rec, err := n.queue(ctx, "queue", req.GetQueue())
+	if err != nil {
+		return nil, err
+	}
+	attrs, err := validate.UpdateQueue(req, rec.GetAttributes())
+	if err != nil {
+		return nil, err
+	}
+	res, err := n.proposeMeta(ctx, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_UpdateQueue{UpdateQueue: &raftv1.UpdateQueue{
+		Name: req.GetQueue(), Attributes: attrs,
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	if err := statusError(res.GetStatus()); err != nil {
+		return nil, err
+	}
+	updated := res.GetQueue()
+	if updated == nil {
+		return nil, core.Errorf(core.Internal, "update of queue %q returned no record", req.GetQueue())
+	}
+	// The update is done; counts are a courtesy, so failing to read them
+	// does not fail the request.
+	c, err := n.queueCounts(ctx, updated)
+	if err != nil {
+		n.log.Warn("read counts after queue update", "queue", req.GetQueue(), "err", err)
+		c = counts{}
+	}
+	return &wharfv1.UpdateQueueResponse{Queue: apiQueue(updated, c)}, nil
+}
+
+func (n *Node) DeleteQueue(ctx context.Context, req *wharfv1.DeleteQueueRequest) (*wharfv1.DeleteQueueResponse, error) {
+	if err := validate.QueueName("queue", req.GetQueue()); err != nil {
+		return nil, err
+	}
+	res, err := n.proposeMeta(ctx, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_DeleteQueue{DeleteQueue: &raftv1.DeleteQueue{
+		Name: req.GetQueue(),
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	if err := statusError(res.GetStatus()); err != nil {
+		return nil, err
+	}
+	// The queue is gone as far as clients can tell. Its partitions' data is
+	// dropped now if possible, else later by the drop loop.
+	for _, pl := range res.GetDropped() {
+		if err := n.dropPartition(ctx, pl); err != nil {
+			n.log.Warn("drop partition of deleted queue; will retry", "queue", req.GetQueue(),
+				"partition", pl.GetPartitionId(), "shard", pl.GetShardId(), "err", err)
+			if !n.drops.add(pl) {
+				n.log.Error("too many pending partition drops; abandoning one", "partition", pl.GetPartitionId(), "shard", pl.GetShardId())
+			}
+		}
+	}
+	return &wharfv1.DeleteQueueResponse{}, nil
+}
+
+// dropPartition deletes a deleted queue's partition from its shard.
+func (n *Node) dropPartition(ctx context.Context, pl *raftv1.Placement) error {
+	res, err := n.proposeQueue(ctx, pl.GetShardId(), &raftv1.QueueCommand{Op: &raftv1.QueueCommand_DropPartition{
+		DropPartition: &raftv1.DropPartition{PartitionId: pl.GetPartitionId()},
+	}})
+	if err != nil {
+		return err
+	}
+	return statusError(res.GetStatus())
+}
+
+func (n *Node) PurgeQueue(ctx context.Context, req *wharfv1.PurgeQueueRequest) (*wharfv1.PurgeQueueResponse, error) {
+	rec, err := n.queue(ctx, "queue", req.GetQueue())
+	if err != nil {
+		return nil, err
+	}
+	for _, pl := range rec.GetPartitions() {
+		res, err := n.proposeQueue(ctx, pl.GetShardId(), &raftv1.QueueCommand{Op: &raftv1.QueueCommand_Purge{
+			Purge: &raftv1.Purge{Partition: partitionConfig(rec, pl, nil)},
+		}})
+		if err != nil {
+			return nil, err
+		}
+		if err := statusError(res.GetStatus()); err != nil {
+			return nil, err
+		}
+	}
+	return &wharfv1.PurgeQueueResponse{}, nil
+}
+
+// counts are a queue's approximate message counts.
+type counts struct {
+	visible, inFlight, delayed int64
+}
+
+// queueCounts sums the counts of the queue's partitions, one read per shard.
+func (n *Node) queueCounts(ctx context.Context, rec *raftv1.QueueRecord) (counts, error) {
+	byShard := map[uint64][]uint64{}
+	var order []uint64
+	for _, pl := range rec.GetPartitions() {
+		if _, ok := byShard[pl.GetShardId()]; !ok {
+			order = append(order, pl.GetShardId())
+		}
+		byShard[pl.GetShardId()] = append(byShard[pl.GetShardId()], pl.GetPartitionId())
+	}
+	var c counts
+	for _, shardID := range order {
+		states, err := n.partitionStates(ctx, shardID, byShard[shardID])
+		if err != nil {
+			return counts{}, err
+		}
+		for _, st := range states {
+			// A partition that holds nothing yet has no state; one of
+			// another queue cannot happen (ids are never reused) but
+			// would not be counted.
+			if st == nil || st.GetQueueId() != rec.GetQueueId() {
+				continue
+			}
+			c.visible += st.GetVisible()
+			c.inFlight += st.GetInFlight()
+			c.delayed += st.GetDelayed()
+		}
+	}
+	return c, nil
+}
+
+// apiQueue is the API view of a queue record.
+func apiQueue(rec *raftv1.QueueRecord, c counts) *wharfv1.Queue {
+	a := rec.GetAttributes()
+	q := &wharfv1.Queue{
+		Name:                                  rec.GetName(),
+		Fifo:                                  a.GetFifo(),
+		ContentBasedDeduplication:             a.GetContentBasedDeduplication(),
+		VisibilityTimeoutSeconds:              a.GetVisibilityTimeoutSeconds(),
+		MessageRetentionSeconds:               a.GetMessageRetentionSeconds(),
+		DelaySeconds:                          a.GetDelaySeconds(),
+		ReceiveWaitTimeSeconds:                a.GetReceiveWaitTimeSeconds(),
+		MaximumMessageBytes:                   a.GetMaximumMessageBytes(),
+		ApproximateNumberOfMessages:           c.visible,
+		ApproximateNumberOfMessagesNotVisible: c.inFlight,
+		ApproximateNumberOfMessagesDelayed:    c.delayed,
+		CreatedTimestamp:                      rec.GetCreatedMs(),
+		LastModifiedTimestamp:                 rec.GetModifiedMs(),
+	}
+	if a.GetDeadLetterQueue() != "" {
+		q.RedrivePolicy = &wharfv1.RedrivePolicy{
+			DeadLetterQueue: a.GetDeadLetterQueue(),
+			MaxReceiveCount: a.GetMaxReceiveCount(),
+		}
+	}
+	return q
+}

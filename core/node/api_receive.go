@@ -1,0 +1,131 @@
+package node
+
+import (
+	"context"
+	"reflect"
+	"time"
+
+	"github.com/wharfmq/wharf/core"
+	"github.com/wharfmq/wharf/core/validate"
+	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
+	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+)
+
+const (
+	// pollInterval is how often a long poll looks again without a wake:
+	// delayed messages and expired leases become visible through Ticks,
+	// which wake waiters too, so this only covers missed wakes (a wake on
+	// another node, a Tick that has not run yet).
+	pollInterval = time.Second
+	// responseMargin is kept from the caller's deadline to send the empty
+	// answer of a long poll in time.
+	responseMargin = 100 * time.Millisecond
+	// maxPollRounds bounds the receives one long poll proposes; with wakes
+	// at most every few ms over 20 s it is never reached in practice.
+	maxPollRounds = 10000
+)
+
+func (n *Node) ReceiveMessage(ctx context.Context, req *wharfv1.ReceiveMessageRequest) (*wharfv1.ReceiveMessageResponse, error) {
+	rec, err := n.queue(ctx, "queue", req.GetQueue())
+	if err != nil {
+		return nil, err
+	}
+	maxMessages, visibility, wait, err := validate.Receive(req, rec.GetAttributes())
+	if err != nil {
+		return nil, err
+	}
+	dl, err := n.deadLetterTarget(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	// Long polls wait in real time, whatever clock stamps the proposals.
+	until := time.Now().Add(time.Duration(wait) * time.Second)
+	if d, ok := ctx.Deadline(); ok && d.Add(-responseMargin).Before(until) {
+		until = d.Add(-responseMargin)
+	}
+	parts := rec.GetPartitions()
+	for round := 0; round < maxPollRounds; round++ {
+		// Watch before looking, so that a send landing between an empty
+		// receive and the wait still wakes it.
+		var watches []<-chan struct{}
+		if wait > 0 {
+			watches = make([]<-chan struct{}, len(parts))
+			for i, pl := range parts {
+				watches[i] = n.waits.watch(pl.GetPartitionId())
+			}
+		}
+		for _, p := range receiveOrder(len(parts)) {
+			msgs, err := n.receive(ctx, rec, parts[p], dl, maxMessages, visibility, req.GetReceiveRequestAttemptId())
+			if err != nil {
+				return nil, err
+			}
+			if len(msgs) > 0 {
+				return &wharfv1.ReceiveMessageResponse{Messages: msgs}, nil
+			}
+		}
+		left := time.Until(until)
+		if wait == 0 || left <= 0 {
+			break
+		}
+		if err := n.waitWake(ctx, watches, min(left, pollInterval)); err != nil {
+			return nil, err
+		}
+	}
+	return &wharfv1.ReceiveMessageResponse{}, nil
+}
+
+// receive proposes one Receive to one partition.
+func (n *Node) receive(ctx context.Context, rec *raftv1.QueueRecord, pl *raftv1.Placement, dl *raftv1.DeadLetterTarget,
+	maxMessages, visibility int32, attemptID string) ([]*wharfv1.Message, error) {
+	res, err := n.proposeQueue(ctx, pl.GetShardId(), &raftv1.QueueCommand{Op: &raftv1.QueueCommand_Receive{Receive: &raftv1.Receive{
+		Partition:                partitionConfig(rec, pl, dl),
+		MaxMessages:              maxMessages,
+		VisibilityTimeoutSeconds: visibility,
+		AttemptId:                attemptID,
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	if err := statusError(res.GetStatus()); err != nil {
+		return nil, err
+	}
+	msgs := make([]*wharfv1.Message, 0, len(res.GetDelivered()))
+	for _, d := range res.GetDelivered() {
+		msgs = append(msgs, apiMessage(rec, pl.GetPartitionId(), d.GetMessage()))
+	}
+	return msgs, nil
+}
+
+// waitWake waits until one of the watched partitions wakes, d passes, the
+// caller gives up or the node stops.
+func (n *Node) waitWake(ctx context.Context, watches []<-chan struct{}, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	if len(watches) == 1 { // the common case, without reflection
+		select {
+		case <-watches[0]:
+		case <-t.C:
+		case <-ctx.Done():
+			return core.Errorf(core.DeadlineExceeded, "receive: %v while waiting for messages", ctx.Err())
+		case <-n.stop:
+			return core.Errorf(core.Unavailable, "node is shutting down")
+		}
+		return nil
+	}
+	cases := make([]reflect.SelectCase, 0, len(watches)+3)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf((<-chan struct{})(n.stop))},
+	)
+	for _, w := range watches {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
+	}
+	switch chosen, _, _ := reflect.Select(cases); chosen {
+	case 1:
+		return core.Errorf(core.DeadlineExceeded, "receive: %v while waiting for messages", ctx.Err())
+	case 2:
+		return core.Errorf(core.Unavailable, "node is shutting down")
+	}
+	return nil
+}

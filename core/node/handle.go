@@ -1,0 +1,67 @@
+package node
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"math"
+
+	"github.com/wharfmq/wharf/core"
+)
+
+// A receipt handle names one lease: base64url (no padding) of the uvarints
+// version, queue_id, partition_id, seq, receive_count. Carrying the queue id
+// means a handle cannot act on another queue, nor on a re-created queue of
+// the same name (ids are never reused).
+
+const (
+	handleVersion = 1
+	// maxHandleLen bounds the text decoded: five uvarints of at most 10
+	// bytes each, in base64.
+	maxHandleLen = 68
+)
+
+type handle struct {
+	queueID      uint64
+	partitionID  uint64
+	seq          uint64
+	receiveCount int32
+}
+
+func encodeHandle(h handle) string {
+	b := make([]byte, 0, 5*binary.MaxVarintLen64)
+	b = binary.AppendUvarint(b, handleVersion)
+	b = binary.AppendUvarint(b, h.queueID)
+	b = binary.AppendUvarint(b, h.partitionID)
+	b = binary.AppendUvarint(b, h.seq)
+	b = binary.AppendUvarint(b, uint64(h.receiveCount))
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeHandle parses a receipt handle given for the queue queueID; field
+// names the request field for the error.
+func decodeHandle(field, s string, queueID uint64) (handle, error) {
+	bad := core.FieldError(field, "receipt handle is not valid for this queue")
+	if s == "" {
+		return handle{}, core.FieldError(field, "must not be empty")
+	}
+	if len(s) > maxHandleLen {
+		return handle{}, bad
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return handle{}, bad
+	}
+	var v [5]uint64
+	for i := range v {
+		x, n := binary.Uvarint(b)
+		if n <= 0 {
+			return handle{}, bad
+		}
+		v[i], b = x, b[n:]
+	}
+	if len(b) != 0 || v[0] != handleVersion || v[1] != queueID || v[2] == 0 || v[3] == 0 ||
+		v[4] < 1 || v[4] > math.MaxInt32 {
+		return handle{}, bad
+	}
+	return handle{queueID: v[1], partitionID: v[2], seq: v[3], receiveCount: int32(v[4])}, nil
+}

@@ -1,0 +1,74 @@
+package node
+
+import (
+	"hash/fnv"
+	"math/rand/v2"
+
+	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
+)
+
+// partitionConfig is the configuration a command carries for one partition
+// of a queue, as read from the metadata shard. dl is the dead-letter target
+// (only receives need it; nil elsewhere).
+func partitionConfig(rec *raftv1.QueueRecord, pl *raftv1.Placement, dl *raftv1.DeadLetterTarget) *raftv1.PartitionConfig {
+	a := rec.GetAttributes()
+	return &raftv1.PartitionConfig{
+		QueueId:                   rec.GetQueueId(),
+		PartitionId:               pl.GetPartitionId(),
+		QueueName:                 rec.GetName(),
+		Fifo:                      a.GetFifo(),
+		ContentBasedDeduplication: a.GetContentBasedDeduplication(),
+		VisibilityTimeoutSeconds:  a.GetVisibilityTimeoutSeconds(),
+		MessageRetentionSeconds:   a.GetMessageRetentionSeconds(),
+		DelaySeconds:              a.GetDelaySeconds(),
+		MaximumMessageBytes:       a.GetMaximumMessageBytes(),
+		DeadLetter:                dl,
+	}
+}
+
+// sendPartition picks the partition a message goes to: for FIFO queues the
+// group's (a group lives in one partition, which keeps its order), for
+// standard queues any, spreading the load.
+func sendPartition(rec *raftv1.QueueRecord, groupID string) int {
+	n := len(rec.GetPartitions())
+	if n <= 1 {
+		return 0
+	}
+	if rec.GetAttributes().GetFifo() {
+		return groupPartition(groupID, n)
+	}
+	return rand.IntN(n)
+}
+
+// groupPartition is hash(group) mod n. The hash must never change: it
+// decides where a group's messages already are.
+func groupPartition(groupID string, n int) int {
+	h := fnv.New64a()
+	h.Write([]byte(groupID))
+	return int(h.Sum64() % uint64(n))
+}
+
+// receiveOrder is the order in which a receive tries the queue's
+// partitions: from a random one, so that receivers spread over them.
+func receiveOrder(n int) []int {
+	order := make([]int, n)
+	start := 0
+	if n > 1 {
+		start = rand.IntN(n)
+	}
+	for i := range order {
+		order[i] = (start + i) % n
+	}
+	return order
+}
+
+// partitionIndex returns the index in the queue's placements of a
+// partition id; -1 if the queue has no such partition.
+func partitionIndex(rec *raftv1.QueueRecord, partitionID uint64) int {
+	for i, pl := range rec.GetPartitions() {
+		if pl.GetPartitionId() == partitionID {
+			return i
+		}
+	}
+	return -1
+}
