@@ -110,27 +110,35 @@ func notCommitted(err error) bool {
 }
 
 // raftError maps a dragonboat error onto a core.Error. write says whether
-// the request changes state: a write that timed out may have been applied.
+// the request changes state: a write that timed out, or whose shard closed
+// after taking it, may have been applied.
 func raftError(op string, err error, write bool) error {
+	unknown := func() error {
+		if write {
+			return core.Errorf(core.DeadlineExceeded, "%s: %v; the request may or may not have taken effect", op, err)
+		}
+		return core.Errorf(core.DeadlineExceeded, "%s: %v", op, err)
+	}
 	switch {
 	case errors.Is(err, dragonboat.ErrShardNotReady),
 		errors.Is(err, dragonboat.ErrSystemBusy),
 		errors.Is(err, dragonboat.ErrShardNotFound),
-		errors.Is(err, dragonboat.ErrShardClosed),
 		errors.Is(err, dragonboat.ErrShardNotInitialized),
-		errors.Is(err, dragonboat.ErrClosed),
-		errors.Is(err, dragonboat.ErrAborted),
+		errors.Is(err, dragonboat.ErrClosed), // the node host refused it before taking it
 		shard.Retryable(err):
+		return core.Errorf(core.Unavailable, "%s: %v; retry", op, err)
+	case errors.Is(err, dragonboat.ErrShardClosed), errors.Is(err, dragonboat.ErrAborted):
+		// Also returned for a proposal the shard had taken when it closed.
+		if write {
+			return unknown()
+		}
 		return core.Errorf(core.Unavailable, "%s: %v; retry", op, err)
 	case errors.Is(err, dragonboat.ErrTimeout),
 		errors.Is(err, dragonboat.ErrCanceled),
 		errors.Is(err, dragonboat.ErrInvalidDeadline),
 		errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, context.Canceled):
-		if write {
-			return core.Errorf(core.DeadlineExceeded, "%s: %v; the request may or may not have taken effect", op, err)
-		}
-		return core.Errorf(core.DeadlineExceeded, "%s: %v", op, err)
+		return unknown()
 	case errors.Is(err, dragonboat.ErrPayloadTooBig):
 		return core.Errorf(core.InvalidArgument, "%s: request too large", op)
 	default:

@@ -153,23 +153,26 @@ func (s *QueueSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	for i := range entries {
 		e := &entries[i]
 		cmd := &raftv1.QueueCommand{}
-		var res *raftv1.QueueResult
-		if err := proto.Unmarshal(e.Cmd, cmd); err != nil {
-			// Not applied, so the stored applied index may lag by this
-			// entry; replaying it gives the same answer and changes nothing.
-			res = &raftv1.QueueResult{Status: &raftv1.Status{
-				Code:    raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT,
-				Message: fmt.Sprintf("queue command does not decode: %v", err),
-			}}
-		} else {
-			applied, err := queue.Apply(tx, e.Index, cmd)
-			if err != nil {
-				return nil, fmt.Errorf("queue shard %d: apply entry %d: %w", s.cfg.ShardID, e.Index, err)
-			}
-			res = applied.Result
-			woken = append(woken, applied.Woken...)
-			outbox = outbox || applied.Outbox
+		decodeErr := proto.Unmarshal(e.Cmd, cmd)
+		if decodeErr != nil {
+			// Applied as a command without an operation, which the queue
+			// refuses but records as applied, so the applied index keeps
+			// following the log.
+			cmd = &raftv1.QueueCommand{}
 		}
+		applied, err := queue.Apply(tx, e.Index, cmd)
+		if err != nil {
+			return nil, fmt.Errorf("queue shard %d: apply entry %d: %w", s.cfg.ShardID, e.Index, err)
+		}
+		res := applied.Result
+		if decodeErr != nil {
+			res = &raftv1.QueueResult{AppliedMs: res.GetAppliedMs(), Status: &raftv1.Status{
+				Code:    raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT,
+				Message: fmt.Sprintf("queue command does not decode: %v", decodeErr),
+			}}
+		}
+		woken = append(woken, applied.Woken...)
+		outbox = outbox || applied.Outbox
 		data, err := proto.Marshal(res)
 		if err != nil {
 			return nil, fmt.Errorf("queue shard %d: marshal result of entry %d: %w", s.cfg.ShardID, e.Index, err)

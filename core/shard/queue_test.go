@@ -159,6 +159,15 @@ func TestQueueSMUpdateBatch(t *testing.T) {
 	if len(ob.([]*raftv1.OutboxEntry)) != 0 {
 		t.Fatalf("outbox = %v", ob)
 	}
+	// An entry that does not decode still counts as applied.
+	out = update(t, s, &index, []byte("\xff"))
+	if r := result(t, out[0]); r.GetStatus().GetCode() != raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {
+		t.Fatalf("garbage entry result = %v", r)
+	}
+	st, _ = s.Lookup(ShardStateQuery{})
+	if got := st.(*raftv1.ShardState).AppliedIndex; got != 4 {
+		t.Fatalf("applied index after a garbage entry = %d, want 4", got)
+	}
 	if _, err := s.Lookup("what"); !errors.Is(err, ErrUnknownQuery) {
 		t.Fatalf("unknown query err = %v", err)
 	}
@@ -371,5 +380,41 @@ func TestDedup(t *testing.T) {
 	}
 	if got := fmt.Sprint(dedup(long)); got != "[0 1 2 3 4 5 6]" {
 		t.Fatalf("dedup long = %s", got)
+	}
+}
+
+func TestQueueSMLookupDuringClose(t *testing.T) {
+	s := NewQueueSM(QueueConfig{ShardID: 2, Dir: "q", FS: vfs.NewMem()})
+	if _, err := s.Open(nil); err != nil {
+		t.Fatal(err)
+	}
+	var index uint64
+	update(t, s, &index, sendCmd(t0, partition(1), "a"))
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				if _, err := s.Lookup(PartitionsQuery{PartitionIDs: []uint64{101}}); err != nil {
+					if !errors.Is(err, ErrClosed) {
+						errs <- err
+					}
+					return
+				}
+			}
+		}()
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
 	}
 }
