@@ -184,3 +184,16 @@ func TestDeadLetterMove(t *testing.T) {
 		})
 	}
 }
+
+func TestFIFOEmptyReceiveAttemptIsNotRemembered(t *testing.T) {
+	s := newShard(t)
+	q := fifoQueue(1)
+	r := &raftv1.Receive{Partition: q, MaxMessages: 1, VisibilityTimeoutSeconds: 30, AttemptId: "poll"}
+	if got := messages(s.receiveCmd(r)); len(got) != 0 {
+		t.Fatalf("empty queue delivered %v", got)
+	}
+	s.send(q, fifoEntry("g", "late"))
+	if got := messages(s.receiveCmd(r)); !slices.Equal(bodies(got), []string{"late"}) {
+		t.Fatalf("the retried attempt got %v, want the message sent after the empty attempt", bodies(got))
+	}
+}

@@ -56,7 +56,9 @@ func (a *applier) receive(cmd *raftv1.Receive) error {
 		a.fail(raftv1.ErrorCode_ERROR_CODE_RESOURCE_EXHAUSTED,
 			"queue %q has %d messages in flight, the most it may have", p.cfg.QueueName, p.st.InFlight)
 	}
-	if p.st.Fifo && cmd.AttemptId != "" {
+	// An attempt that delivered nothing is not recorded: a long poll repeats
+	// its receive, and must then see messages that arrived meanwhile.
+	if p.st.Fifo && cmd.AttemptId != "" && len(a.res.Delivered) > 0 {
 		if err := a.recordAttempt(p, cmd.AttemptId); err != nil {
 			return err
 		}
