@@ -1,0 +1,28 @@
+// Command wharf is the command-line client for a Wharf server.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+	"github.com/wharfmq/wharf/transport/client"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	c := &cli{
+		in:       os.Stdin,
+		out:      os.Stdout,
+		errOut:   os.Stderr,
+		endpoint: client.EndpointFromEnv(),
+		dial: func(endpoint string) wharfv1.QueueService {
+			return client.New([]string{endpoint})
+		},
+	}
+	code := c.run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}

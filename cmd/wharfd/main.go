@@ -1,0 +1,130 @@
+// Command wharfd runs one Wharf node and serves its API over HTTP.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/wharfmq/wharf/core/node"
+	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+	"github.com/wharfmq/wharf/transport/twirpapi"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, restore the default handling so that a
+	// second one kills a shutdown that hangs.
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stderr, startNode)
+	stop()
+	os.Exit(code)
+}
+
+// server is what wharfd needs of a node; *node.Node provides it.
+type server interface {
+	wharfv1.QueueService
+	Ready() bool
+	Close() error
+}
+
+type startFunc func(context.Context, node.Config) (server, error)
+
+func startNode(ctx context.Context, cfg node.Config) (server, error) {
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		return nil, err // not a nil *node.Node in a non-nil interface
+	}
+	return n, nil
+}
+
+// run is wharfd's main. It returns the exit code: 0 after a clean
+// shutdown, 1 when the node cannot start or serve, 2 for bad flags.
+func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	logger := newLogger(stderr, cfg)
+
+	dataDir, err := filepath.Abs(cfg.dataDir)
+	if err == nil {
+		err = os.MkdirAll(dataDir, 0o750)
+	}
+	if err != nil {
+		logger.Error("cannot create data directory", "data_dir", cfg.dataDir, "err", err)
+		return 1
+	}
+
+	// Bind the API port before starting the node, so a port conflict
+	// fails fast instead of after the node has opened its data.
+	ln, err := net.Listen("tcp", cfg.apiAddr)
+	if err != nil {
+		logger.Error("cannot listen on --api-addr", "addr", cfg.apiAddr, "err", err)
+		return 1
+	}
+	defer ln.Close()
+	if err := checkFree(cfg.raftAddr); err != nil {
+		logger.Error("cannot listen on --raft-addr", "addr", cfg.raftAddr, "err", err)
+		return 1
+	}
+
+	logger.Info("starting node", "node_id", cfg.nodeID, "data_dir", dataDir)
+	began := time.Now()
+	n, err := start(ctx, node.Config{
+		NodeID:          cfg.nodeID,
+		DataDir:         dataDir,
+		RaftAddr:        cfg.raftAddr,
+		QueueShards:     cfg.queueShards,
+		SnapshotEntries: cfg.snapshotEntries,
+		Logger:          logger.With("component", "node"),
+	})
+	if err != nil {
+		logger.Error("cannot start node", "err", err)
+		return 1
+	}
+
+	logger.Info("wharfd serving", "api_addr", ln.Addr().String(), "raft_addr", cfg.raftAddr,
+		"data_dir", dataDir, "node_id", cfg.nodeID, "queue_shards", cfg.queueShards,
+		"startup", time.Since(began).Round(time.Millisecond))
+	h := twirpapi.NewHandler(n, n.Ready, logger.With("component", "api"))
+	code := 0
+	if err := serve(ctx, ln, h, logger, drainTimeout); err != nil {
+		logger.Error("http server failed", "err", err)
+		code = 1
+	}
+
+	// Only now, with no request in flight, stop the node.
+	if err := n.Close(); err != nil {
+		logger.Error("closing node", "err", err)
+		return 1
+	}
+	logger.Info("stopped")
+	return code
+}
+
+// checkFree reports whether addr can be listened on, so that a Raft port
+// conflict gets as clear a message as an API one. The node binds it again
+// right after; closing a listener that accepted nothing leaves no
+// TIME_WAIT behind.
+func checkFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if err := ln.Close(); err != nil {
+		return fmt.Errorf("close probe listener: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wharfmq/wharf/core/node"
+	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+)
+
+// fakeNode stands in for *node.Node.
+type fakeNode struct {
+	wharfv1.QueueService
+	cfg    node.Config
+	closed atomic.Bool
+}
+
+func (f *fakeNode) Ready() bool  { return true }
+func (f *fakeNode) Close() error { f.closed.Store(true); return nil }
+
+func (f *fakeNode) start(ctx context.Context, cfg node.Config) (server, error) {
+	f.cfg = cfg
+	return f, nil
+}
+
+func mustNotStart(t *testing.T) startFunc {
+	return func(context.Context, node.Config) (server, error) {
+		t.Error("node started")
+		return nil, errors.New("should not start")
+	}
+}
+
+// syncBuffer is safe to write from run's goroutines while a test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--nope"},
+		{"--log-level", "loud"},
+		{"--log-format", "xml"},
+		{"--node-id", "0"},
+		{"--queue-shards", "0"},
+		{"extra"},
+	} {
+		var stderr bytes.Buffer
+		if code := run(context.Background(), args, &stderr, mustNotStart(t)); code != 2 {
+			t.Errorf("%q: exit %d, want 2; stderr:\n%s", args, code, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "usage: wharfd") {
+			t.Errorf("%q: no usage in stderr:\n%s", args, stderr.String())
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, &stderr, mustNotStart(t)); code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	if !strings.Contains(stderr.String(), "--data-dir") && !strings.Contains(stderr.String(), "-data-dir") {
+		t.Errorf("help lacks flags:\n%s", stderr.String())
+	}
+}
+
+func TestDataDirCannotBeCreated(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"--data-dir", filepath.Join(file, "data"),
+		"--api-addr", freeAddr(t), "--raft-addr", freeAddr(t)}, &stderr, mustNotStart(t))
+	if code != 1 || !strings.Contains(stderr.String(), "cannot create data directory") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+}
+
+func TestPortTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+
+	for _, tc := range []struct{ flag, want string }{
+		{"--api-addr", "cannot listen on --api-addr"},
+		{"--raft-addr", "cannot listen on --raft-addr"},
+	} {
+		args := []string{"--data-dir", t.TempDir(), "--api-addr", freeAddr(t), "--raft-addr", freeAddr(t),
+			tc.flag, taken.Addr().String()}
+		var stderr bytes.Buffer
+		code := run(context.Background(), args, &stderr, mustNotStart(t))
+		if code != 1 || !strings.Contains(stderr.String(), tc.want) ||
+			!strings.Contains(stderr.String(), "address already in use") {
+			t.Errorf("%s taken: exit %d, stderr:\n%s", tc.flag, code, stderr.String())
+		}
+	}
+}
+
+func TestNodeStartFails(t *testing.T) {
+	var stderr bytes.Buffer
+	start := func(context.Context, node.Config) (server, error) { return nil, errors.New("disk full") }
+	code := run(context.Background(), []string{"--data-dir", t.TempDir(), "--api-addr", freeAddr(t),
+		"--raft-addr", freeAddr(t)}, &stderr, start)
+	if code != 1 || !strings.Contains(stderr.String(), "disk full") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+}
+
+func TestRunServesAndShutsDown(t *testing.T) {
+	apiAddr, raftAddr := freeAddr(t), freeAddr(t)
+	dataDir := filepath.Join(t.TempDir(), "nested", "data")
+	fake := &fakeNode{}
+	stderr := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--data-dir", dataDir, "--api-addr", apiAddr, "--raft-addr", raftAddr,
+			"--node-id", "3", "--queue-shards", "2", "--log-format", "json"}, stderr, fake.start)
+	}()
+
+	waitFor(t, "http://"+apiAddr+"/readyz")
+	if fake.cfg.NodeID != 3 || fake.cfg.QueueShards != 2 || fake.cfg.RaftAddr != raftAddr || fake.cfg.DataDir != dataDir {
+		t.Errorf("node config = %+v", fake.cfg)
+	}
+	if _, err := os.Stat(dataDir); err != nil {
+		t.Errorf("data dir not created: %v", err)
+	}
+	logs := stderr.String()
+	for _, want := range []string{`"msg":"wharfd serving"`, `"api_addr":"` + apiAddr, `"raft_addr":"` + raftAddr, `"data_dir":"` + dataDir} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("startup log lacks %s:\n%s", want, logs)
+		}
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d; logs:\n%s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+	if !fake.closed.Load() {
+		t.Error("node not closed")
+	}
+}
+
+func waitFor(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready: %v", url, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestServeDrainsInFlightRequests(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		io.WriteString(w, "done")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, ln, h, slog.New(slog.DiscardHandler), 10*time.Second) }()
+
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String())
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	<-entered
+	cancel()
+
+	// New connections are refused while the request drains.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("listener still accepting after shutdown began")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("serve returned (%v) with a request in flight", err)
+	default:
+	}
+
+	close(release)
+	if body := <-got; body != "done" {
+		t.Errorf("in-flight request got %q, want \"done\"", body)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+}
+
+func TestServeDrainDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-r.Context().Done() // stuck until the server gives up on it
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, ln, h, slog.New(slog.DiscardHandler), 100*time.Millisecond) }()
+	go func() {
+		if resp, err := http.Get("http://" + ln.Addr().String()); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-entered
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not give up after the drain deadline")
+	}
+}

@@ -1,0 +1,101 @@
+package twirpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/twitchtv/twirp"
+
+	"github.com/wharfmq/wharf/core"
+)
+
+// twirpCode maps a core.Code onto the Twirp code a client should see. The
+// mapping is explicit rather than derived from core.Code.String so that a
+// renamed or added core code cannot silently change the wire contract.
+func twirpCode(c core.Code) twirp.ErrorCode {
+	switch c {
+	case core.InvalidArgument:
+		return twirp.InvalidArgument
+	case core.NotFound:
+		return twirp.NotFound
+	case core.AlreadyExists:
+		return twirp.AlreadyExists
+	case core.FailedPrecondition:
+		return twirp.FailedPrecondition
+	case core.ResourceExhausted:
+		return twirp.ResourceExhausted
+	case core.Unavailable:
+		return twirp.Unavailable
+	case core.DeadlineExceeded:
+		return twirp.DeadlineExceeded
+	default:
+		return twirp.Internal
+	}
+}
+
+// toTwirp turns an error returned by the service into the twirp.Error sent
+// to the client. Errors the client cannot act on (anything that is not a
+// *core.Error) are logged here, because the client only sees a generic
+// message.
+func toTwirp(ctx context.Context, logger *slog.Logger, err error) twirp.Error {
+	method, _ := twirp.MethodName(ctx)
+
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		tw := twirp.NewError(twirpCode(ce.Code), ce.Error())
+		if ce.Code == core.InvalidArgument && ce.Field != "" {
+			tw = tw.WithMeta("argument", ce.Field)
+		}
+		if tw.Code() == twirp.Internal {
+			logger.ErrorContext(ctx, "internal error", "method", method, "err", err)
+		}
+		// Keep the original error as the cause for hooks and errors.As.
+		return twirp.WrapError(tw, err)
+	}
+
+	// A service may already speak Twirp; trust it.
+	var tw twirp.Error
+	if errors.As(err, &tw) {
+		return tw
+	}
+
+	// The request's context ended (client went away, or its deadline
+	// passed): not a server fault, so not worth an error log line.
+	switch {
+	case errors.Is(err, context.Canceled):
+		return twirp.WrapError(twirp.NewError(twirp.Canceled, "request canceled"), err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return twirp.WrapError(twirp.NewError(twirp.DeadlineExceeded, "request deadline exceeded"), err)
+	}
+
+	logger.ErrorContext(ctx, "internal error", "method", method, "err", err)
+	return twirp.WrapError(twirp.InternalError("internal error"), err)
+}
+
+// interceptor converts service errors to Twirp errors and turns a panic in
+// the service into an internal error. Recovering here, rather than relying
+// on net/http, matters because the generated Twirp server re-panics after
+// writing its own error response, which makes net/http log a second stack
+// trace and drop the connection.
+func interceptor(logger *slog.Logger) twirp.Interceptor {
+	return func(next twirp.Method) twirp.Method {
+		return func(ctx context.Context, req any) (resp any, err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					method, _ := twirp.MethodName(ctx)
+					logger.ErrorContext(ctx, "panic in handler", "method", method,
+						"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					resp, err = nil, twirp.InternalError("internal error")
+				}
+			}()
+			resp, err = next(ctx, req)
+			if err != nil {
+				return nil, toTwirp(ctx, logger, err)
+			}
+			return resp, nil
+		}
+	}
+}
