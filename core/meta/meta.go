@@ -32,6 +32,10 @@ type State struct {
 	// load counts the partitions placed on each shard, for placement.
 	load map[uint64]int
 
+	// pending holds the partitions of deleted queues that their queue
+	// shards have not yet confirmed dropping, sorted by partition id.
+	pending []*raftv1.Placement
+
 	// maxQueues is core.MaxQueues; tests lower it.
 	maxQueues int
 }
@@ -62,6 +66,8 @@ func (s *State) Apply(cmd *raftv1.MetaCommand) *raftv1.MetaResult {
 		return s.deleteQueue(op.DeleteQueue)
 	case *raftv1.MetaCommand_AddShards:
 		return s.addShards(op.AddShards)
+	case *raftv1.MetaCommand_AckDrops:
+		return s.ackDrops(op.AckDrops)
 	default:
 		return failure(raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "meta command has no operation")
 	}

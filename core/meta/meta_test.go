@@ -560,9 +560,11 @@ func TestClockIsMonotonic(t *testing.T) {
 	if got := res.GetQueue().GetCreatedMs(); got != 2000 {
 		t.Fatalf("created_ms = %d, want 2000", got)
 	}
+	// b was created at 2000: modified_ms moves past it, however late the
+	// proposer's clock.
 	res = s.Apply(updateCmd(0, "b", withVisibility(stdAttrs(), 1)))
-	if got := res.GetQueue().GetModifiedMs(); got != 2000 {
-		t.Fatalf("modified_ms = %d, want 2000", got)
+	if got := res.GetQueue().GetModifiedMs(); got != 2001 {
+		t.Fatalf("modified_ms = %d, want 2001", got)
 	}
 	res = s.Apply(updateCmd(2500, "b", withVisibility(stdAttrs(), 2)))
 	if got := res.GetQueue().GetModifiedMs(); got != 2500 {
@@ -627,6 +629,9 @@ func history() []*raftv1.MetaCommand {
 		updateCmd(30, "q04", withDLQ(stdAttrs(), "q05")),
 		createCmd(43, "q03", stdAttrs(), 2),
 		createCmd(44, "bad", withDLQ(stdAttrs(), "gone"), 1), // fails, still ticks the clock
+		deleteCmd(45, "q07"),
+		deleteCmd(46, "q.fifo"),
+		ackCmd(47, 4242), // unknown: ignored
 	)
 	return cmds
 }
@@ -684,6 +689,7 @@ func TestSnapshotOfEmptyState(t *testing.T) {
 
 func TestUnmarshalRejectsBadSnapshots(t *testing.T) {
 	dup, _ := proto.Marshal(&raftv1.MetaState{NextId: 3, Queues: []*raftv1.QueueRecord{{Name: "a"}, {Name: "a"}}})
+	dupDrop, _ := proto.Marshal(&raftv1.MetaState{NextId: 9, PendingDrops: placements(4, 2, 5, 2, 4, 3)})
 	zero, _ := proto.Marshal(&raftv1.MetaState{})
 	for _, tt := range []struct {
 		name string
@@ -691,6 +697,7 @@ func TestUnmarshalRejectsBadSnapshots(t *testing.T) {
 	}{
 		{"garbage", []byte{0xff, 0xff, 0xff}},
 		{"duplicate queue", dup},
+		{"duplicate pending drop", dupDrop},
 		{"next_id 0", zero},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

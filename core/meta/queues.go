@@ -80,6 +80,15 @@ func (s *State) updateQueue(u *raftv1.UpdateQueue) *raftv1.MetaResult {
 	if attrs == nil {
 		return failure(codeInvalid, "attributes: missing")
 	}
+	// The proposer merged its changes into the record it read; applying
+	// them to any other record would undo whatever changed it since.
+	if want := u.GetExpectedQueueId(); want != 0 && want != old.GetQueueId() {
+		return failure(codePrecondition, "queue %q changed concurrently: it was deleted and re-created", name)
+	}
+	if want := u.GetExpectedModifiedMs(); want != 0 && want != old.GetModifiedMs() {
+		return failure(codePrecondition, "queue %q changed concurrently: modified at %d, expected %d",
+			name, old.GetModifiedMs(), want)
+	}
 	if attrs.GetFifo() != old.GetAttributes().GetFifo() {
 		return failure(codeInvalid, "fifo: cannot change once the queue %q is created", name)
 	}
@@ -89,7 +98,9 @@ func (s *State) updateQueue(u *raftv1.UpdateQueue) *raftv1.MetaResult {
 	// Copy-on-write: readers may hold the old record.
 	rec := cloneRecord(old)
 	rec.Attributes = cloneAttributes(attrs)
-	rec.ModifiedMs = s.clock
+	// Strictly increasing, even for two updates in the same millisecond:
+	// expected_modified_ms relies on every update changing the stamp.
+	rec.ModifiedMs = max(s.clock, old.GetModifiedMs()+1)
 	s.queues[name] = rec
 	return &raftv1.MetaResult{Queue: cloneRecord(rec)}
 }
@@ -101,6 +112,9 @@ func (s *State) deleteQueue(d *raftv1.DeleteQueue) *raftv1.MetaResult {
 		return failure(codeNotFound, "queue %q does not exist", name)
 	}
 	s.remove(rec)
+	// The partitions' data is dropped later, from the pending list: a
+	// crash of the proposer after this command loses nothing.
+	s.addPendingDrops(rec.GetPartitions())
 	res := &raftv1.MetaResult{}
 	for _, p := range rec.GetPartitions() {
 		res.Dropped = append(res.Dropped, proto.CloneOf(p))

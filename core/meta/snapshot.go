@@ -15,6 +15,8 @@ func (s *State) Marshal() ([]byte, error) {
 		ClockMs: s.clock,
 		Queues:  make([]*raftv1.QueueRecord, 0, len(s.names)),
 		Shards:  s.shards,
+		// Already in partition id order.
+		PendingDrops: s.pending,
 	}
 	for _, name := range s.names {
 		st.Queues = append(st.Queues, s.queues[name])
@@ -58,6 +60,15 @@ func (s *State) Unmarshal(data []byte) error {
 			next.load[p.GetShardId()]++
 		}
 	}
+	// Snapshots from before pending drops were recorded have none.
+	pending := st.GetPendingDrops()
+	sort.Slice(pending, func(i, j int) bool { return pending[i].GetPartitionId() < pending[j].GetPartitionId() })
+	for i, pl := range pending {
+		if i > 0 && pending[i-1].GetPartitionId() == pl.GetPartitionId() {
+			return fmt.Errorf("meta: unmarshal state: pending drop of partition %d appears twice", pl.GetPartitionId())
+		}
+	}
+	next.pending = pending
 	*s = *next
 	return nil
 }

@@ -86,7 +86,46 @@ func decodePageToken(tok string) (string, error) {
 	return string(b), nil
 }
 
+// maxUpdateAttempts bounds the read-merge-propose rounds of one UpdateQueue.
+// Each lost round means another update of the queue committed meanwhile, so
+// this many only run out under that many concurrent updates.
+const maxUpdateAttempts = 5
+
 func (n *Node) UpdateQueue(ctx context.Context, req *wharfv1.UpdateQueueRequest) (*wharfv1.UpdateQueueResponse, error) {
+	var lost error
+	for attempt := 1; attempt <= maxUpdateAttempts; attempt++ {
+		updated, err := n.updateOnce(ctx, req)
+		if err == nil {
+			return n.updateResponse(ctx, updated), nil
+		}
+		if core.CodeOf(err) != core.FailedPrecondition {
+			return nil, err
+		}
+		lost = err
+		n.log.Debug("queue changed while updating it; reading it again", "queue", req.GetQueue(), "attempt", attempt)
+	}
+	return nil, core.Errorf(core.Unavailable,
+		"update queue %q: other updates of the queue won %d times in a row; retry (last: %v)",
+		req.GetQueue(), maxUpdateAttempts, lost)
+}
+
+// updateResponse answers an UpdateQueue that is done.
+func (n *Node) updateResponse(ctx context.Context, updated *raftv1.QueueRecord) *wharfv1.UpdateQueueResponse {
+	// Counts are a courtesy, so failing to read them does not fail the
+	// request.
+	c, err := n.queueCounts(ctx, updated)
+	if err != nil {
+		n.log.Warn("read counts after queue update", "queue", updated.GetName(), "err", err)
+		c = counts{}
+	}
+	return &wharfv1.UpdateQueueResponse{Queue: apiQueue(updated, c)}
+}
+
+// updateOnce reads the queue, merges the requested changes into its
+// attributes, and proposes them on condition that the queue is still the
+// record read. A FailedPrecondition error means it was not: the caller
+// reads again (UpdateQueue fails no other way with that code).
+func (n *Node) updateOnce(ctx context.Context, req *wharfv1.UpdateQueueRequest) (*raftv1.QueueRecord, error) {
 	rec, err := n.queue(ctx, "queue", req.GetQueue())
 	if err != nil {
 		return nil, err
@@ -96,7 +135,10 @@ func (n *Node) UpdateQueue(ctx context.Context, req *wharfv1.UpdateQueueRequest)
 		return nil, err
 	}
 	res, err := n.proposeMeta(ctx, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_UpdateQueue{UpdateQueue: &raftv1.UpdateQueue{
-		Name: req.GetQueue(), Attributes: attrs,
+		Name:               req.GetQueue(),
+		Attributes:         attrs,
+		ExpectedModifiedMs: rec.GetModifiedMs(),
+		ExpectedQueueId:    rec.GetQueueId(),
 	}}})
 	if err != nil {
 		return nil, err
@@ -108,14 +150,7 @@ func (n *Node) UpdateQueue(ctx context.Context, req *wharfv1.UpdateQueueRequest)
 	if updated == nil {
 		return nil, core.Errorf(core.Internal, "update of queue %q returned no record", req.GetQueue())
 	}
-	// The update is done; counts are a courtesy, so failing to read them
-	// does not fail the request.
-	c, err := n.queueCounts(ctx, updated)
-	if err != nil {
-		n.log.Warn("read counts after queue update", "queue", req.GetQueue(), "err", err)
-		c = counts{}
-	}
-	return &wharfv1.UpdateQueueResponse{Queue: apiQueue(updated, c)}, nil
+	return updated, nil
 }
 
 func (n *Node) DeleteQueue(ctx context.Context, req *wharfv1.DeleteQueueRequest) (*wharfv1.DeleteQueueResponse, error) {
@@ -131,29 +166,11 @@ func (n *Node) DeleteQueue(ctx context.Context, req *wharfv1.DeleteQueueRequest)
 	if err := statusError(res.GetStatus()); err != nil {
 		return nil, err
 	}
-	// The queue is gone as far as clients can tell. Its partitions' data is
-	// dropped now if possible, else later by the drop loop.
-	for _, pl := range res.GetDropped() {
-		if err := n.dropPartition(ctx, pl); err != nil {
-			n.log.Warn("drop partition of deleted queue; will retry", "queue", req.GetQueue(),
-				"partition", pl.GetPartitionId(), "shard", pl.GetShardId(), "err", err)
-			if !n.drops.add(pl) {
-				n.log.Error("too many pending partition drops; abandoning one", "partition", pl.GetPartitionId(), "shard", pl.GetShardId())
-			}
-		}
-	}
+	// The queue is gone as far as clients can tell. The same command
+	// recorded its partitions as pending drops; the drop loop deletes their
+	// data, and a crash before it does only delays that.
+	n.kickDrops()
 	return &wharfv1.DeleteQueueResponse{}, nil
-}
-
-// dropPartition deletes a deleted queue's partition from its shard.
-func (n *Node) dropPartition(ctx context.Context, pl *raftv1.Placement) error {
-	res, err := n.proposeQueue(ctx, pl.GetShardId(), &raftv1.QueueCommand{Op: &raftv1.QueueCommand_DropPartition{
-		DropPartition: &raftv1.DropPartition{PartitionId: pl.GetPartitionId()},
-	}})
-	if err != nil {
-		return err
-	}
-	return statusError(res.GetStatus())
 }
 
 func (n *Node) PurgeQueue(ctx context.Context, req *wharfv1.PurgeQueueRequest) (*wharfv1.PurgeQueueResponse, error) {

@@ -70,6 +70,20 @@ func (n *Node) listQueues(ctx context.Context, prefix, after string, limit int) 
 	return res, nil
 }
 
+// pendingDrops reads up to limit partitions of deleted queues still to be
+// dropped, with partition ids above after, in id order.
+func (n *Node) pendingDrops(ctx context.Context, after uint64, limit int) ([]*raftv1.Placement, error) {
+	v, err := n.read(ctx, metaShardID, shard.MetaPendingDropsQuery{After: after, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	pending, ok := v.([]*raftv1.Placement)
+	if !ok {
+		return nil, core.Errorf(core.Internal, "metadata pending drops lookup returned %T", v)
+	}
+	return pending, nil
+}
+
 // partitionStates reads the bookkeeping of partitions on one queue shard.
 func (n *Node) partitionStates(ctx context.Context, shardID uint64, ids []uint64) ([]*raftv1.PartitionState, error) {
 	v, err := n.read(ctx, shardID, shard.PartitionsQuery{PartitionIDs: ids})

@@ -37,6 +37,10 @@ type Config struct {
 	// Rand is the source of message ids; crypto/rand if nil. A simulator
 	// injects a seeded one.
 	Rand io.Reader
+
+	// skipDropLoop keeps the drop loop from running, so that tests can
+	// leave a deleted queue's partitions undropped, as a crash would.
+	skipDropLoop bool
 }
 
 // DefaultQueueShards is QueueShards when the Config leaves it 0.
@@ -61,7 +65,8 @@ type Node struct {
 	waits *wakeRegistry
 	// moverKick wakes the dead-letter mover when a shard's outbox grows.
 	moverKick chan struct{}
-	drops     *dropQueue
+	// dropKick wakes the drop loop after a DeleteQueue.
+	dropKick chan struct{}
 
 	ready  atomic.Bool
 	stop   chan struct{} // closed by Close: loops and long polls end
@@ -83,7 +88,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ids:       idSource{r: cfg.Rand},
 		waits:     newWakeRegistry(),
 		moverKick: make(chan struct{}, 1),
-		drops:     newDropQueue(),
+		dropKick:  make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}
 	if err := n.bootstrap(ctx); err != nil {

@@ -3,6 +3,7 @@ package shard
 import (
 	"fmt"
 	"io"
+	"sort"
 	"sync"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -17,6 +18,19 @@ import (
 // state is one small record per queue and shard, far below this even at
 // core.MaxQueues.
 const maxMetaSnapshot = 1 << 30
+
+// MetaPendingDropsQuery asks for up to Limit partitions of deleted queues
+// still to be dropped from their queue shards, with partition ids above
+// After, in partition id order: []*raftv1.Placement. Limit is capped at
+// MaxPendingDropsQuery. (It sits here rather than in query.go with the other
+// Meta* queries only to keep one change in one file.)
+type MetaPendingDropsQuery struct {
+	After uint64
+	Limit int
+}
+
+// MaxPendingDropsQuery bounds the pending drops one lookup returns.
+const MaxPendingDropsQuery = 1024
 
 // MetaSM is the metadata shard's dragonboat state machine: core/meta in
 // memory, snapshotted whole.
@@ -78,9 +92,24 @@ func (m *MetaSM) Lookup(q any) (any, error) {
 			out[i] = proto.CloneOf(s)
 		}
 		return out, nil
+	case MetaPendingDropsQuery:
+		return pendingDrops(m.state.PendingDrops(), q), nil
 	default:
 		return nil, fmt.Errorf("%w: %T", ErrUnknownQuery, q)
 	}
+}
+
+// pendingDrops answers q from the full pending list, which is in partition
+// id order.
+func pendingDrops(all []*raftv1.Placement, q MetaPendingDropsQuery) []*raftv1.Placement {
+	limit := min(max(q.Limit, 1), MaxPendingDropsQuery)
+	i := sort.Search(len(all), func(i int) bool { return all[i].GetPartitionId() > q.After })
+	all = all[i:min(len(all), i+limit)]
+	out := make([]*raftv1.Placement, len(all))
+	for j, pl := range all {
+		out[j] = proto.CloneOf(pl)
+	}
+	return out
 }
 
 // SaveSnapshot writes the whole state.

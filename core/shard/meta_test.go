@@ -111,3 +111,62 @@ func TestMetaSMUpdateLookupSnapshot(t *testing.T) {
 		t.Fatal("garbage snapshot accepted")
 	}
 }
+
+func TestMetaSMPendingDrops(t *testing.T) {
+	m := NewMetaSM()
+	metaUpdate(t, m, 1, addShardsCmd(t0, 2, 3))
+	for i := range 3 {
+		if r := metaUpdate(t, m, uint64(2+i), createQueueCmd(t0, fmt.Sprintf("q%d", i))); r.GetStatus().GetCode() != 0 {
+			t.Fatalf("create q%d: %v", i, r)
+		}
+	}
+	// Partitions 2, 4 and 6, deleted out of order.
+	for i, name := range []string{"q2", "q0", "q1"} {
+		cmd := mustMarshal(&raftv1.MetaCommand{NowMs: t0, Op: &raftv1.MetaCommand_DeleteQueue{DeleteQueue: &raftv1.DeleteQueue{Name: name}}})
+		if r := metaUpdate(t, m, uint64(5+i), cmd); r.GetStatus().GetCode() != 0 {
+			t.Fatalf("delete %s: %v", name, r)
+		}
+	}
+	ids := func(q MetaPendingDropsQuery) string {
+		t.Helper()
+		v, err := m.Lookup(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []uint64
+		for _, pl := range v.([]*raftv1.Placement) {
+			out = append(out, pl.GetPartitionId())
+		}
+		return fmt.Sprint(out)
+	}
+	for _, tt := range []struct {
+		q    MetaPendingDropsQuery
+		want string
+	}{
+		{MetaPendingDropsQuery{Limit: 10}, "[2 4 6]"},
+		{MetaPendingDropsQuery{Limit: 2}, "[2 4]"},
+		{MetaPendingDropsQuery{After: 2, Limit: 10}, "[4 6]"},
+		{MetaPendingDropsQuery{After: 3, Limit: 1}, "[4]"},
+		{MetaPendingDropsQuery{After: 6, Limit: 10}, "[]"},
+		{MetaPendingDropsQuery{After: ^uint64(0), Limit: 10}, "[]"},
+		{MetaPendingDropsQuery{}, "[2]"}, // a limit below 1 means 1
+	} {
+		if got := ids(tt.q); got != tt.want {
+			t.Fatalf("%+v: got %s, want %s", tt.q, got, tt.want)
+		}
+	}
+	// The answer is a copy.
+	v, _ := m.Lookup(MetaPendingDropsQuery{Limit: 1})
+	v.([]*raftv1.Placement)[0].PartitionId = 99
+	if got := ids(MetaPendingDropsQuery{Limit: 1}); got != "[2]" {
+		t.Fatalf("lookup handed out the stored record: %s", got)
+	}
+
+	ack := mustMarshal(&raftv1.MetaCommand{NowMs: t0, Op: &raftv1.MetaCommand_AckDrops{AckDrops: &raftv1.AckDrops{PartitionIds: []uint64{4, 2}}}})
+	if r := metaUpdate(t, m, 8, ack); r.GetStatus().GetCode() != 0 {
+		t.Fatalf("ack: %v", r)
+	}
+	if got := ids(MetaPendingDropsQuery{Limit: 10}); got != "[6]" {
+		t.Fatalf("after ack: %s", got)
+	}
+}

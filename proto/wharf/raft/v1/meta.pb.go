@@ -31,6 +31,7 @@ type MetaCommand struct {
 	//	*MetaCommand_UpdateQueue
 	//	*MetaCommand_DeleteQueue
 	//	*MetaCommand_AddShards
+	//	*MetaCommand_AckDrops
 	Op            isMetaCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -116,6 +117,15 @@ func (x *MetaCommand) GetAddShards() *AddShards {
 	return nil
 }
 
+func (x *MetaCommand) GetAckDrops() *AckDrops {
+	if x != nil {
+		if x, ok := x.Op.(*MetaCommand_AckDrops); ok {
+			return x.AckDrops
+		}
+	}
+	return nil
+}
+
 type isMetaCommand_Op interface {
 	isMetaCommand_Op()
 }
@@ -136,6 +146,10 @@ type MetaCommand_AddShards struct {
 	AddShards *AddShards `protobuf:"bytes,5,opt,name=add_shards,json=addShards,proto3,oneof"`
 }
 
+type MetaCommand_AckDrops struct {
+	AckDrops *AckDrops `protobuf:"bytes,6,opt,name=ack_drops,json=ackDrops,proto3,oneof"`
+}
+
 func (*MetaCommand_CreateQueue) isMetaCommand_Op() {}
 
 func (*MetaCommand_UpdateQueue) isMetaCommand_Op() {}
@@ -143,6 +157,8 @@ func (*MetaCommand_UpdateQueue) isMetaCommand_Op() {}
 func (*MetaCommand_DeleteQueue) isMetaCommand_Op() {}
 
 func (*MetaCommand_AddShards) isMetaCommand_Op() {}
+
+func (*MetaCommand_AckDrops) isMetaCommand_Op() {}
 
 type QueueAttributes struct {
 	state                     protoimpl.MessageState `protogen:"open.v1"`
@@ -314,12 +330,24 @@ func (x *CreateQueue) GetPartitions() int32 {
 }
 
 // UpdateQueue replaces the queue's attributes; fifo cannot change.
+//
+// The proposer merges the requested changes into the record it read, so the
+// update carries that record's identity: if the stored record is not the one
+// read (another update, or a delete and re-create, came in between), the
+// update fails with ERROR_CODE_FAILED_PRECONDITION instead of overwriting the
+// other change. Zero skips a check.
 type UpdateQueue struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Attributes    *QueueAttributes       `protobuf:"bytes,2,opt,name=attributes,proto3" json:"attributes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Attributes *QueueAttributes       `protobuf:"bytes,2,opt,name=attributes,proto3" json:"attributes,omitempty"`
+	// The modified_ms of the record read. Meta makes modified_ms strictly
+	// increase per record, so equal stamps mean no update came in between.
+	ExpectedModifiedMs int64 `protobuf:"varint,3,opt,name=expected_modified_ms,json=expectedModifiedMs,proto3" json:"expected_modified_ms,omitempty"`
+	// The queue_id of the record read: a re-created queue may carry the same
+	// modified_ms as its predecessor, never the same id.
+	ExpectedQueueId uint64 `protobuf:"varint,4,opt,name=expected_queue_id,json=expectedQueueId,proto3" json:"expected_queue_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *UpdateQueue) Reset() {
@@ -366,6 +394,20 @@ func (x *UpdateQueue) GetAttributes() *QueueAttributes {
 	return nil
 }
 
+func (x *UpdateQueue) GetExpectedModifiedMs() int64 {
+	if x != nil {
+		return x.ExpectedModifiedMs
+	}
+	return 0
+}
+
+func (x *UpdateQueue) GetExpectedQueueId() uint64 {
+	if x != nil {
+		return x.ExpectedQueueId
+	}
+	return 0
+}
+
 type DeleteQueue struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -410,6 +452,53 @@ func (x *DeleteQueue) GetName() string {
 	return ""
 }
 
+// AckDrops removes partitions from MetaState.pending_drops once their queue
+// shards have dropped them. Ids not pending are ignored, so a repeated ack
+// is harmless.
+type AckDrops struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PartitionIds  []uint64               `protobuf:"varint,1,rep,packed,name=partition_ids,json=partitionIds,proto3" json:"partition_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckDrops) Reset() {
+	*x = AckDrops{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckDrops) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckDrops) ProtoMessage() {}
+
+func (x *AckDrops) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckDrops.ProtoReflect.Descriptor instead.
+func (*AckDrops) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AckDrops) GetPartitionIds() []uint64 {
+	if x != nil {
+		return x.PartitionIds
+	}
+	return nil
+}
+
 // AddShards registers queue shards and the nodes that replicate them.
 type AddShards struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -420,7 +509,7 @@ type AddShards struct {
 
 func (x *AddShards) Reset() {
 	*x = AddShards{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[5]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -432,7 +521,7 @@ func (x *AddShards) String() string {
 func (*AddShards) ProtoMessage() {}
 
 func (x *AddShards) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[5]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -445,7 +534,7 @@ func (x *AddShards) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddShards.ProtoReflect.Descriptor instead.
 func (*AddShards) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{5}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AddShards) GetShards() []*ShardRecord {
@@ -465,7 +554,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[6]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -477,7 +566,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[6]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -490,7 +579,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{6}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Placement) GetPartitionId() uint64 {
@@ -521,7 +610,7 @@ type QueueRecord struct {
 
 func (x *QueueRecord) Reset() {
 	*x = QueueRecord{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[7]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +622,7 @@ func (x *QueueRecord) String() string {
 func (*QueueRecord) ProtoMessage() {}
 
 func (x *QueueRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[7]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +635,7 @@ func (x *QueueRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueRecord.ProtoReflect.Descriptor instead.
 func (*QueueRecord) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{7}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *QueueRecord) GetName() string {
@@ -602,7 +691,7 @@ type ShardRecord struct {
 
 func (x *ShardRecord) Reset() {
 	*x = ShardRecord{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[8]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +703,7 @@ func (x *ShardRecord) String() string {
 func (*ShardRecord) ProtoMessage() {}
 
 func (x *ShardRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[8]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +716,7 @@ func (x *ShardRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardRecord.ProtoReflect.Descriptor instead.
 func (*ShardRecord) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{8}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ShardRecord) GetShardId() uint64 {
@@ -649,7 +738,8 @@ type MetaResult struct {
 	// Reuses the queue shard's error codes.
 	Status *Status      `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
 	Queue  *QueueRecord `protobuf:"bytes,2,opt,name=queue,proto3" json:"queue,omitempty"`
-	// Partitions freed by a DeleteQueue, to be dropped from their shards.
+	// Partitions freed by a DeleteQueue. They are also recorded in
+	// MetaState.pending_drops, which is what drives dropping them.
 	Dropped       []*Placement `protobuf:"bytes,3,rep,name=dropped,proto3" json:"dropped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -657,7 +747,7 @@ type MetaResult struct {
 
 func (x *MetaResult) Reset() {
 	*x = MetaResult{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[9]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +759,7 @@ func (x *MetaResult) String() string {
 func (*MetaResult) ProtoMessage() {}
 
 func (x *MetaResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[9]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +772,7 @@ func (x *MetaResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaResult.ProtoReflect.Descriptor instead.
 func (*MetaResult) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{9}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MetaResult) GetStatus() *Status {
@@ -708,18 +798,22 @@ func (x *MetaResult) GetDropped() []*Placement {
 
 // MetaState is the whole metadata state, as stored in a snapshot.
 type MetaState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NextId        uint64                 `protobuf:"varint,1,opt,name=next_id,json=nextId,proto3" json:"next_id,omitempty"`
-	ClockMs       int64                  `protobuf:"varint,2,opt,name=clock_ms,json=clockMs,proto3" json:"clock_ms,omitempty"`
-	Queues        []*QueueRecord         `protobuf:"bytes,3,rep,name=queues,proto3" json:"queues,omitempty"`
-	Shards        []*ShardRecord         `protobuf:"bytes,4,rep,name=shards,proto3" json:"shards,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	NextId  uint64                 `protobuf:"varint,1,opt,name=next_id,json=nextId,proto3" json:"next_id,omitempty"`
+	ClockMs int64                  `protobuf:"varint,2,opt,name=clock_ms,json=clockMs,proto3" json:"clock_ms,omitempty"`
+	Queues  []*QueueRecord         `protobuf:"bytes,3,rep,name=queues,proto3" json:"queues,omitempty"`
+	Shards  []*ShardRecord         `protobuf:"bytes,4,rep,name=shards,proto3" json:"shards,omitempty"`
+	// Partitions of deleted queues not yet dropped from their queue shards,
+	// in partition id order. Keeping them here (not in a node's memory) means
+	// a crash between the delete and the drop cannot leak their data.
+	PendingDrops  []*Placement `protobuf:"bytes,5,rep,name=pending_drops,json=pendingDrops,proto3" json:"pending_drops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MetaState) Reset() {
 	*x = MetaState{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[10]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +825,7 @@ func (x *MetaState) String() string {
 func (*MetaState) ProtoMessage() {}
 
 func (x *MetaState) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[10]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +838,7 @@ func (x *MetaState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaState.ProtoReflect.Descriptor instead.
 func (*MetaState) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{10}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MetaState) GetNextId() uint64 {
@@ -775,18 +869,26 @@ func (x *MetaState) GetShards() []*ShardRecord {
 	return nil
 }
 
+func (x *MetaState) GetPendingDrops() []*Placement {
+	if x != nil {
+		return x.PendingDrops
+	}
+	return nil
+}
+
 var File_wharf_raft_v1_meta_proto protoreflect.FileDescriptor
 
 const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"\n" +
-	"\x18wharf/raft/v1/meta.proto\x12\rwharf.raft.v1\x1a\x19wharf/raft/v1/queue.proto\"\xa8\x02\n" +
+	"\x18wharf/raft/v1/meta.proto\x12\rwharf.raft.v1\x1a\x19wharf/raft/v1/queue.proto\"\xe0\x02\n" +
 	"\vMetaCommand\x12\x15\n" +
 	"\x06now_ms\x18\x01 \x01(\x03R\x05nowMs\x12?\n" +
 	"\fcreate_queue\x18\x02 \x01(\v2\x1a.wharf.raft.v1.CreateQueueH\x00R\vcreateQueue\x12?\n" +
 	"\fupdate_queue\x18\x03 \x01(\v2\x1a.wharf.raft.v1.UpdateQueueH\x00R\vupdateQueue\x12?\n" +
 	"\fdelete_queue\x18\x04 \x01(\v2\x1a.wharf.raft.v1.DeleteQueueH\x00R\vdeleteQueue\x129\n" +
 	"\n" +
-	"add_shards\x18\x05 \x01(\v2\x18.wharf.raft.v1.AddShardsH\x00R\taddShardsB\x04\n" +
+	"add_shards\x18\x05 \x01(\v2\x18.wharf.raft.v1.AddShardsH\x00R\taddShards\x126\n" +
+	"\tack_drops\x18\x06 \x01(\v2\x17.wharf.raft.v1.AckDropsH\x00R\backDropsB\x04\n" +
 	"\x02op\"\xcb\x03\n" +
 	"\x0fQueueAttributes\x12\x12\n" +
 	"\x04fifo\x18\x01 \x01(\bR\x04fifo\x12>\n" +
@@ -805,14 +907,18 @@ const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"attributes\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x03 \x01(\x05R\n" +
-	"partitions\"a\n" +
+	"partitions\"\xbf\x01\n" +
 	"\vUpdateQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12>\n" +
 	"\n" +
 	"attributes\x18\x02 \x01(\v2\x1e.wharf.raft.v1.QueueAttributesR\n" +
-	"attributes\"!\n" +
+	"attributes\x120\n" +
+	"\x14expected_modified_ms\x18\x03 \x01(\x03R\x12expectedModifiedMs\x12*\n" +
+	"\x11expected_queue_id\x18\x04 \x01(\x04R\x0fexpectedQueueId\"!\n" +
 	"\vDeleteQueue\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"?\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"/\n" +
+	"\bAckDrops\x12#\n" +
+	"\rpartition_ids\x18\x01 \x03(\x04R\fpartitionIds\"?\n" +
 	"\tAddShards\x122\n" +
 	"\x06shards\x18\x01 \x03(\v2\x1a.wharf.raft.v1.ShardRecordR\x06shards\"I\n" +
 	"\tPlacement\x12!\n" +
@@ -841,12 +947,13 @@ const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"MetaResult\x12-\n" +
 	"\x06status\x18\x01 \x01(\v2\x15.wharf.raft.v1.StatusR\x06status\x120\n" +
 	"\x05queue\x18\x02 \x01(\v2\x1a.wharf.raft.v1.QueueRecordR\x05queue\x122\n" +
-	"\adropped\x18\x03 \x03(\v2\x18.wharf.raft.v1.PlacementR\adropped\"\xa7\x01\n" +
+	"\adropped\x18\x03 \x03(\v2\x18.wharf.raft.v1.PlacementR\adropped\"\xe6\x01\n" +
 	"\tMetaState\x12\x17\n" +
 	"\anext_id\x18\x01 \x01(\x04R\x06nextId\x12\x19\n" +
 	"\bclock_ms\x18\x02 \x01(\x03R\aclockMs\x122\n" +
 	"\x06queues\x18\x03 \x03(\v2\x1a.wharf.raft.v1.QueueRecordR\x06queues\x122\n" +
-	"\x06shards\x18\x04 \x03(\v2\x1a.wharf.raft.v1.ShardRecordR\x06shardsB5Z3github.com/wharfmq/wharf/proto/wharf/raft/v1;raftv1b\x06proto3"
+	"\x06shards\x18\x04 \x03(\v2\x1a.wharf.raft.v1.ShardRecordR\x06shards\x12=\n" +
+	"\rpending_drops\x18\x05 \x03(\v2\x18.wharf.raft.v1.PlacementR\fpendingDropsB5Z3github.com/wharfmq/wharf/proto/wharf/raft/v1;raftv1b\x06proto3"
 
 var (
 	file_wharf_raft_v1_meta_proto_rawDescOnce sync.Once
@@ -860,43 +967,46 @@ func file_wharf_raft_v1_meta_proto_rawDescGZIP() []byte {
 	return file_wharf_raft_v1_meta_proto_rawDescData
 }
 
-var file_wharf_raft_v1_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_wharf_raft_v1_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_wharf_raft_v1_meta_proto_goTypes = []any{
 	(*MetaCommand)(nil),     // 0: wharf.raft.v1.MetaCommand
 	(*QueueAttributes)(nil), // 1: wharf.raft.v1.QueueAttributes
 	(*CreateQueue)(nil),     // 2: wharf.raft.v1.CreateQueue
 	(*UpdateQueue)(nil),     // 3: wharf.raft.v1.UpdateQueue
 	(*DeleteQueue)(nil),     // 4: wharf.raft.v1.DeleteQueue
-	(*AddShards)(nil),       // 5: wharf.raft.v1.AddShards
-	(*Placement)(nil),       // 6: wharf.raft.v1.Placement
-	(*QueueRecord)(nil),     // 7: wharf.raft.v1.QueueRecord
-	(*ShardRecord)(nil),     // 8: wharf.raft.v1.ShardRecord
-	(*MetaResult)(nil),      // 9: wharf.raft.v1.MetaResult
-	(*MetaState)(nil),       // 10: wharf.raft.v1.MetaState
-	nil,                     // 11: wharf.raft.v1.ShardRecord.ReplicasEntry
-	(*Status)(nil),          // 12: wharf.raft.v1.Status
+	(*AckDrops)(nil),        // 5: wharf.raft.v1.AckDrops
+	(*AddShards)(nil),       // 6: wharf.raft.v1.AddShards
+	(*Placement)(nil),       // 7: wharf.raft.v1.Placement
+	(*QueueRecord)(nil),     // 8: wharf.raft.v1.QueueRecord
+	(*ShardRecord)(nil),     // 9: wharf.raft.v1.ShardRecord
+	(*MetaResult)(nil),      // 10: wharf.raft.v1.MetaResult
+	(*MetaState)(nil),       // 11: wharf.raft.v1.MetaState
+	nil,                     // 12: wharf.raft.v1.ShardRecord.ReplicasEntry
+	(*Status)(nil),          // 13: wharf.raft.v1.Status
 }
 var file_wharf_raft_v1_meta_proto_depIdxs = []int32{
 	2,  // 0: wharf.raft.v1.MetaCommand.create_queue:type_name -> wharf.raft.v1.CreateQueue
 	3,  // 1: wharf.raft.v1.MetaCommand.update_queue:type_name -> wharf.raft.v1.UpdateQueue
 	4,  // 2: wharf.raft.v1.MetaCommand.delete_queue:type_name -> wharf.raft.v1.DeleteQueue
-	5,  // 3: wharf.raft.v1.MetaCommand.add_shards:type_name -> wharf.raft.v1.AddShards
-	1,  // 4: wharf.raft.v1.CreateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
-	1,  // 5: wharf.raft.v1.UpdateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
-	8,  // 6: wharf.raft.v1.AddShards.shards:type_name -> wharf.raft.v1.ShardRecord
-	1,  // 7: wharf.raft.v1.QueueRecord.attributes:type_name -> wharf.raft.v1.QueueAttributes
-	6,  // 8: wharf.raft.v1.QueueRecord.partitions:type_name -> wharf.raft.v1.Placement
-	11, // 9: wharf.raft.v1.ShardRecord.replicas:type_name -> wharf.raft.v1.ShardRecord.ReplicasEntry
-	12, // 10: wharf.raft.v1.MetaResult.status:type_name -> wharf.raft.v1.Status
-	7,  // 11: wharf.raft.v1.MetaResult.queue:type_name -> wharf.raft.v1.QueueRecord
-	6,  // 12: wharf.raft.v1.MetaResult.dropped:type_name -> wharf.raft.v1.Placement
-	7,  // 13: wharf.raft.v1.MetaState.queues:type_name -> wharf.raft.v1.QueueRecord
-	8,  // 14: wharf.raft.v1.MetaState.shards:type_name -> wharf.raft.v1.ShardRecord
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	6,  // 3: wharf.raft.v1.MetaCommand.add_shards:type_name -> wharf.raft.v1.AddShards
+	5,  // 4: wharf.raft.v1.MetaCommand.ack_drops:type_name -> wharf.raft.v1.AckDrops
+	1,  // 5: wharf.raft.v1.CreateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
+	1,  // 6: wharf.raft.v1.UpdateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
+	9,  // 7: wharf.raft.v1.AddShards.shards:type_name -> wharf.raft.v1.ShardRecord
+	1,  // 8: wharf.raft.v1.QueueRecord.attributes:type_name -> wharf.raft.v1.QueueAttributes
+	7,  // 9: wharf.raft.v1.QueueRecord.partitions:type_name -> wharf.raft.v1.Placement
+	12, // 10: wharf.raft.v1.ShardRecord.replicas:type_name -> wharf.raft.v1.ShardRecord.ReplicasEntry
+	13, // 11: wharf.raft.v1.MetaResult.status:type_name -> wharf.raft.v1.Status
+	8,  // 12: wharf.raft.v1.MetaResult.queue:type_name -> wharf.raft.v1.QueueRecord
+	7,  // 13: wharf.raft.v1.MetaResult.dropped:type_name -> wharf.raft.v1.Placement
+	8,  // 14: wharf.raft.v1.MetaState.queues:type_name -> wharf.raft.v1.QueueRecord
+	9,  // 15: wharf.raft.v1.MetaState.shards:type_name -> wharf.raft.v1.ShardRecord
+	7,  // 16: wharf.raft.v1.MetaState.pending_drops:type_name -> wharf.raft.v1.Placement
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_wharf_raft_v1_meta_proto_init() }
@@ -910,6 +1020,7 @@ func file_wharf_raft_v1_meta_proto_init() {
 		(*MetaCommand_UpdateQueue)(nil),
 		(*MetaCommand_DeleteQueue)(nil),
 		(*MetaCommand_AddShards)(nil),
+		(*MetaCommand_AckDrops)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -917,7 +1028,7 @@ func file_wharf_raft_v1_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wharf_raft_v1_meta_proto_rawDesc), len(file_wharf_raft_v1_meta_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

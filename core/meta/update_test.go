@@ -1,0 +1,74 @@
+package meta
+
+import (
+	"testing"
+
+	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+func expectUpdateCmd(now int64, name string, attrs *raftv1.QueueAttributes, queueID uint64, modified int64) *raftv1.MetaCommand {
+	c := updateCmd(now, name, attrs)
+	c.GetUpdateQueue().ExpectedQueueId = queueID
+	c.GetUpdateQueue().ExpectedModifiedMs = modified
+	return c
+}
+
+func TestUpdateQueuePrecondition(t *testing.T) {
+	s := New()
+	apply(t, s, shardsCmd(1, 2), createCmd(10, "q", stdAttrs(), 1)) // queue 1, modified 10
+
+	// Two proposers read the same record; the first update wins.
+	first := s.Apply(expectUpdateCmd(20, "q", withVisibility(stdAttrs(), 60), 1, 10))
+	checkStatus(t, first, ok, "")
+	stored := proto.CloneOf(s.Queue("q"))
+	second := s.Apply(expectUpdateCmd(20, "q", withVisibility(stdAttrs(), 90), 1, 10))
+	checkStatus(t, second, codePrecondition, `queue "q" changed concurrently`)
+	if !proto.Equal(s.Queue("q"), stored) {
+		t.Fatalf("refused update changed the queue to %v", s.Queue("q"))
+	}
+	// Re-read and retried, it applies.
+	checkStatus(t, s.Apply(expectUpdateCmd(20, "q", withVisibility(stdAttrs(), 90), 1, stored.GetModifiedMs())), ok, "")
+
+	// Zero skips the checks, as for proposers that do not read first.
+	checkStatus(t, s.Apply(updateCmd(20, "q", withVisibility(stdAttrs(), 5))), ok, "")
+
+	// A re-created queue may carry the modified_ms its predecessor had; its
+	// id tells them apart.
+	apply(t, s, deleteCmd(30, "q"), createCmd(30, "q", stdAttrs(), 1))
+	rec := s.Queue("q")
+	checkStatus(t, s.Apply(expectUpdateCmd(30, "q", withVisibility(stdAttrs(), 7), 1, rec.GetModifiedMs())),
+		codePrecondition, "deleted and re-created")
+	checkStatus(t, s.Apply(expectUpdateCmd(30, "q", withVisibility(stdAttrs(), 7), rec.GetQueueId(), rec.GetModifiedMs())), ok, "")
+
+	// The precondition is checked before the attributes: a stale proposer
+	// learns to re-read, not that its (stale) merge is invalid.
+	checkStatus(t, s.Apply(expectUpdateCmd(30, "q", fifoAttrs(), rec.GetQueueId(), rec.GetModifiedMs())),
+		codePrecondition, "changed concurrently")
+}
+
+// TestModifiedStrictlyIncreases checks what expected_modified_ms relies on:
+// every update changes the stamp, even within one millisecond.
+func TestModifiedStrictlyIncreases(t *testing.T) {
+	s := New()
+	apply(t, s, shardsCmd(1, 2), createCmd(100, "q", stdAttrs(), 1))
+	prev := s.Queue("q").GetModifiedMs()
+	for i := range 5 {
+		res := s.Apply(updateCmd(100, "q", withVisibility(stdAttrs(), int32(i))))
+		checkStatus(t, res, ok, "")
+		if got := res.GetQueue().GetModifiedMs(); got != prev+1 {
+			t.Fatalf("update %d in the same ms: modified_ms = %d, want %d", i, got, prev+1)
+		}
+		prev = res.GetQueue().GetModifiedMs()
+	}
+	// Once the clock passes the stamps, it sets them again.
+	res := s.Apply(updateCmd(500, "q", stdAttrs()))
+	if got := res.GetQueue().GetModifiedMs(); got != 500 {
+		t.Fatalf("modified_ms = %d, want 500", got)
+	}
+	// A failed update leaves the stamp alone.
+	checkStatus(t, s.Apply(updateCmd(600, "q", fifoAttrs())), codeInvalid, "fifo")
+	if got := s.Queue("q").GetModifiedMs(); got != 500 {
+		t.Fatalf("failed update moved modified_ms to %d", got)
+	}
+}
