@@ -5,6 +5,7 @@ package main_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twitchtv/twirp"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 )
 
@@ -307,5 +309,29 @@ func TestBadInputOverHTTP(t *testing.T) {
 	}
 	if got := s.drain("q"); len(got) != 1 || got["fine"] != 1 {
 		t.Fatalf("queue holds %v", got)
+	}
+}
+
+func TestForgedReceiptHandleDeletesNothing(t *testing.T) {
+	s := newServer(t)
+	s.createQueue("guard", false)
+	s.sendN("guard", 1, "g")
+	resp, err := s.client.ReceiveMessage(ctx(t), &wharfv1.ReceiveMessageRequest{Queue: "guard", VisibilityTimeoutSeconds: ptr(int32(0))})
+	if err != nil || len(resp.Messages) != 1 {
+		t.Fatalf("receive: %v %v", resp, err)
+	}
+	// Same queue, partition, seq and receive count; a made-up tag.
+	raw, err := base64.RawURLEncoding.DecodeString(resp.Messages[0].ReceiptHandle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)-1] ^= 0xff
+	forged := base64.RawURLEncoding.EncodeToString(raw)
+	_, err = s.client.DeleteMessage(ctx(t), &wharfv1.DeleteMessageRequest{Queue: "guard", ReceiptHandle: forged})
+	if twerr, ok := err.(twirp.Error); !ok || twerr.Code() != twirp.InvalidArgument {
+		t.Fatalf("delete with forged handle: %v", err)
+	}
+	if got := s.drain("guard"); got["g-0000"] != 1 {
+		t.Fatalf("message gone after a forged delete: %v", got)
 	}
 }

@@ -27,7 +27,7 @@ func leaseOpFor(rec *raftv1.QueueRecord, field, receiptHandle string) (leaseOp, 
 	if p < 0 {
 		return leaseOp{}, core.FieldError(field, "receipt handle is not valid for this queue")
 	}
-	return leaseOp{partition: p, lease: &raftv1.Lease{Seq: h.seq, ReceiveCount: h.receiveCount}}, nil
+	return leaseOp{partition: p, lease: &raftv1.Lease{Seq: h.seq, ReceiveCount: h.receiveCount, Tag: h.tag}}, nil
 }
 
 // deleteCmd and changeCmd build the command for the ops on one partition.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"github.com/wharfmq/wharf/core/queue"
 	"strconv"
 
 	"github.com/wharfmq/wharf/core"
@@ -148,6 +149,7 @@ func apiMessage(rec *raftv1.QueueRecord, partitionID uint64, m *raftv1.StoredMes
 		MessageId: m.GetMessageId(),
 		ReceiptHandle: encodeHandle(handle{
 			queueID: rec.GetQueueId(), partitionID: partitionID, seq: m.GetSeq(), receiveCount: m.GetReceiveCount(),
+			tag: queue.LeaseTag(m.GetMessageId(), m.GetReceiveCount()),
 		}),
 		Body:                  m.GetBody(),
 		Md5OfBody:             md5Hex(m.GetBody()),

@@ -9,15 +9,18 @@ import (
 )
 
 // A receipt handle names one lease: base64url (no padding) of the uvarints
-// version, queue_id, partition_id, seq, receive_count. Carrying the queue id
-// means a handle cannot act on another queue, nor on a re-created queue of
-// the same name (ids are never reused).
+// version, queue_id, partition_id, seq, receive_count, then the lease's
+// 8-byte tag. Carrying the queue id means a handle cannot act on another
+// queue, nor on a re-created queue of the same name (ids are never reused).
+// The tag (queue.LeaseTag) binds it to the message's random id, so a handle
+// cannot be made up from guessed sequence numbers.
 
 const (
-	handleVersion = 1
+	handleVersion = 2
+	tagLen        = 8
 	// maxHandleLen bounds the text decoded: five uvarints of at most 10
-	// bytes each, in base64.
-	maxHandleLen = 68
+	// bytes each and the tag, in base64.
+	maxHandleLen = 78
 )
 
 type handle struct {
@@ -25,15 +28,17 @@ type handle struct {
 	partitionID  uint64
 	seq          uint64
 	receiveCount int32
+	tag          uint64
 }
 
 func encodeHandle(h handle) string {
-	b := make([]byte, 0, 5*binary.MaxVarintLen64)
+	b := make([]byte, 0, 5*binary.MaxVarintLen64+tagLen)
 	b = binary.AppendUvarint(b, handleVersion)
 	b = binary.AppendUvarint(b, h.queueID)
 	b = binary.AppendUvarint(b, h.partitionID)
 	b = binary.AppendUvarint(b, h.seq)
 	b = binary.AppendUvarint(b, uint64(h.receiveCount))
+	b = binary.BigEndian.AppendUint64(b, h.tag)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -59,9 +64,9 @@ func decodeHandle(field, s string, queueID uint64) (handle, error) {
 		}
 		v[i], b = x, b[n:]
 	}
-	if len(b) != 0 || v[0] != handleVersion || v[1] != queueID || v[2] == 0 || v[3] == 0 ||
+	if len(b) != tagLen || v[0] != handleVersion || v[1] != queueID || v[2] == 0 || v[3] == 0 ||
 		v[4] < 1 || v[4] > math.MaxInt32 {
 		return handle{}, bad
 	}
-	return handle{queueID: v[1], partitionID: v[2], seq: v[3], receiveCount: int32(v[4])}, nil
+	return handle{queueID: v[1], partitionID: v[2], seq: v[3], receiveCount: int32(v[4]), tag: binary.BigEndian.Uint64(b)}, nil
 }

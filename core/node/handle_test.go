@@ -12,8 +12,8 @@ import (
 
 func TestHandleRoundTrip(t *testing.T) {
 	for _, h := range []handle{
-		{queueID: 1, partitionID: 2, seq: 3, receiveCount: 1},
-		{queueID: 1 << 62, partitionID: 1 << 63, seq: 1<<64 - 1, receiveCount: 1<<31 - 1},
+		{queueID: 1, partitionID: 2, seq: 3, receiveCount: 1, tag: 42},
+		{queueID: 1 << 62, partitionID: 1 << 63, seq: 1<<64 - 1, receiveCount: 1<<31 - 1, tag: 1<<64 - 1},
 	} {
 		s := encodeHandle(h)
 		got, err := decodeHandle("receipt_handle", s, h.queueID)
@@ -28,7 +28,15 @@ func TestHandleRoundTrip(t *testing.T) {
 
 func TestHandleRejects(t *testing.T) {
 	good := handle{queueID: 7, partitionID: 8, seq: 9, receiveCount: 2}
+	// raw encodes uvarints followed by a tag, as a handle does.
 	raw := func(vs ...uint64) string {
+		var b []byte
+		for _, v := range vs {
+			b = binary.AppendUvarint(b, v)
+		}
+		return base64.RawURLEncoding.EncodeToString(binary.BigEndian.AppendUint64(b, 5))
+	}
+	noTag := func(vs ...uint64) string {
 		var b []byte
 		for _, v := range vs {
 			b = binary.AppendUvarint(b, v)
@@ -39,16 +47,17 @@ func TestHandleRejects(t *testing.T) {
 		"other queue":    encodeHandle(handle{queueID: 6, partitionID: 8, seq: 9, receiveCount: 2}),
 		"not base64":     "***",
 		"padded":         encodeHandle(good) + "==",
-		"short":          raw(1, 7, 8, 9),
-		"trailing":       raw(1, 7, 8, 9, 2, 0),
-		"version":        raw(2, 7, 8, 9, 2),
-		"zero seq":       raw(1, 7, 8, 0, 2),
-		"zero count":     raw(1, 7, 8, 9, 0),
-		"huge count":     raw(1, 7, 8, 9, 1<<40),
+		"short":          raw(2, 7, 8, 9),
+		"trailing":       raw(2, 7, 8, 9, 2, 0),
+		"version":        raw(1, 7, 8, 9, 2),
+		"zero seq":       raw(2, 7, 8, 0, 2),
+		"zero count":     raw(2, 7, 8, 9, 0),
+		"huge count":     raw(2, 7, 8, 9, 1<<40),
 		"too long":       string(bytes.Repeat([]byte("A"), 200)),
 		"empty":          "",
 		"std base64":     base64.StdEncoding.EncodeToString([]byte{1, 7, 8, 9, 2, 0xfb}),
-		"zero partition": raw(1, 7, 0, 9, 2),
+		"zero partition": raw(2, 7, 0, 9, 2),
+		"no tag":         noTag(2, 7, 8, 9, 2),
 	}
 	for name, s := range cases {
 		_, err := decodeHandle("entries[3].receipt_handle", s, 7)

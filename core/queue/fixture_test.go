@@ -113,7 +113,7 @@ func messages(res *raftv1.QueueResult) []*raftv1.StoredMessage {
 }
 
 func leaseOf(m *raftv1.StoredMessage) *raftv1.Lease {
-	return &raftv1.Lease{Seq: m.Seq, ReceiveCount: m.ReceiveCount}
+	return &raftv1.Lease{Seq: m.Seq, ReceiveCount: m.ReceiveCount, Tag: LeaseTag(m.MessageId, m.ReceiveCount)}
 }
 
 func (s *shard) del(q *raftv1.PartitionConfig, leases ...*raftv1.Lease) []*raftv1.Status {

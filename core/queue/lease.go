@@ -1,8 +1,22 @@
 package queue
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
+
+// LeaseTag is the tag of the lease that receive number receiveCount of the
+// message with id messageID holds. Message ids are random, so nobody who has
+// not received the message can make a handle for it.
+func LeaseTag(messageID string, receiveCount int32) uint64 {
+	h := sha256.New()
+	h.Write([]byte("wharf lease\x00"))
+	h.Write([]byte(messageID))
+	h.Write(binary.BigEndian.AppendUint32(nil, uint32(receiveCount)))
+	return binary.BigEndian.Uint64(h.Sum(nil))
+}
 
 // A lease is current while the message's receive count equals the one the
 // receipt handle carries: a later receive of the message makes every earlier
@@ -18,6 +32,9 @@ func (a *applier) checkLease(p *partition, l *raftv1.Lease) (*raftv1.StoredMessa
 	m, err := a.getMessage(p.id, l.Seq)
 	if err != nil || m == nil {
 		return nil, nil, err
+	}
+	if l.Tag != LeaseTag(m.MessageId, l.ReceiveCount) {
+		return nil, status(raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "receipt handle is not valid"), nil
 	}
 	if m.ReceiveCount != l.ReceiveCount {
 		return m, status(raftv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION,

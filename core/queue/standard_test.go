@@ -106,6 +106,15 @@ func TestReceiptHandles(t *testing.T) {
 			l := leaseOf(s.receive(q, 1, 30)[0])
 			l.ReceiveCount = 7
 			return l
+		}, raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+		{"forged handle of a message never received", func(s *shard, q *raftv1.PartitionConfig) *raftv1.Lease {
+			return &raftv1.Lease{Seq: 1, ReceiveCount: 1, Tag: 12345}
+		}, raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+		{"stale receive count with its genuine tag", func(s *shard, q *raftv1.PartitionConfig) *raftv1.Lease {
+			m := s.receive(q, 1, 30)[0]
+			s.advance(31)
+			s.receive(q, 1, 30)
+			return leaseOf(m)
 		}, stale, false},
 		{"no receive count", func(s *shard, q *raftv1.PartitionConfig) *raftv1.Lease {
 			l := leaseOf(s.receive(q, 1, 30)[0])

@@ -725,11 +725,14 @@ func (x *Receive) GetAttemptId() string {
 }
 
 // Lease names one lease on one message: the message's sequence number in its
-// partition and the receive count that the receive gave it.
+// partition and the receive count that the receive gave it. The tag binds
+// the lease to the message's random id, so a handle cannot be guessed from
+// sequence numbers: only a receiver of the message holds it.
 type Lease struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	ReceiveCount  int32                  `protobuf:"varint,2,opt,name=receive_count,json=receiveCount,proto3" json:"receive_count,omitempty"`
+	Tag           uint64                 `protobuf:"fixed64,3,opt,name=tag,proto3" json:"tag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -774,6 +777,13 @@ func (x *Lease) GetSeq() uint64 {
 func (x *Lease) GetReceiveCount() int32 {
 	if x != nil {
 		return x.ReceiveCount
+	}
+	return 0
+}
+
+func (x *Lease) GetTag() uint64 {
+	if x != nil {
+		return x.Tag
 	}
 	return 0
 }
@@ -2029,10 +2039,11 @@ const file_wharf_raft_v1_queue_proto_rawDesc = "" +
 	"\fmax_messages\x18\x02 \x01(\x05R\vmaxMessages\x12<\n" +
 	"\x1avisibility_timeout_seconds\x18\x03 \x01(\x05R\x18visibilityTimeoutSeconds\x12\x1d\n" +
 	"\n" +
-	"attempt_id\x18\x04 \x01(\tR\tattemptId\">\n" +
+	"attempt_id\x18\x04 \x01(\tR\tattemptId\"P\n" +
 	"\x05Lease\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12#\n" +
-	"\rreceive_count\x18\x02 \x01(\x05R\freceiveCount\"|\n" +
+	"\rreceive_count\x18\x02 \x01(\x05R\freceiveCount\x12\x10\n" +
+	"\x03tag\x18\x03 \x01(\x06R\x03tag\"|\n" +
 	"\x0eDeleteMessages\x12<\n" +
 	"\tpartition\x18\x01 \x01(\v2\x1e.wharf.raft.v1.PartitionConfigR\tpartition\x12,\n" +
 	"\x06leases\x18\x02 \x03(\v2\x14.wharf.raft.v1.LeaseR\x06leases\"|\n" +
