@@ -18,6 +18,9 @@ func (a *applier) purge(cmd *raftv1.Purge) error {
 		}
 	}
 	p.st.Visible, p.st.InFlight, p.st.Delayed = 0, 0, 0
+	for _, prefix := range []byte{pReady, pWaiting, pExpiry} {
+		p.emptyIndex(prefix)
+	}
 	return a.savePartition(p)
 }
 

@@ -30,10 +30,63 @@ func CheckInvariants(r kv.Reader) error {
 			return err
 		}
 	}
+	shard, err := ShardState(r)
+	if err != nil {
+		return err
+	}
+	if err := checkFloor(r, []byte{pWake}, shard.WakeFloor, "wake index"); err != nil {
+		return err
+	}
+	return checkFloor(r, []byte{pOutbox}, outboxKey(shard.OutboxFloor), "outbox")
+}
+
+// checkFloor verifies that no key of the index starting at start sorts
+// below floor.
+func checkFloor(r kv.Reader, start, floor []byte, what string) error {
+	if len(floor) == 0 || string(floor) <= string(start) {
+		return nil
+	}
+	k, err := firstKey(r, start, floor)
+	if err != nil {
+		return err
+	}
+	if k != nil {
+		return fmt.Errorf("%s: key %q below the floor %q", what, k, floor)
+	}
+	return nil
+}
+
+func checkFloors(r kv.Reader, p uint64, st *raftv1.PartitionState) error {
+	pt := &partition{id: p, st: st}
+	for _, prefix := range []byte{pReady, pWaiting, pExpiry, pDedupExp, pAttemptExp} {
+		if err := checkFloor(r, partitionPrefix(prefix, p), *pt.floor(prefix), fmt.Sprintf("partition %d index %c", p, prefix)); err != nil {
+			return err
+		}
+	}
+	lo := partitionPrefix(pGroup, p)
+	keys, values, err := scan(r, lo, prefixEnd(lo), maxCheckedMessages)
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		g := &raftv1.GroupState{}
+		if err := unmarshal(values[i], g); err != nil {
+			return err
+		}
+		group := string(k[len(lo):])
+		if g.FloorSeq != 0 {
+			if err := checkFloor(r, groupPrefix(p, group), groupMessageKey(p, group, g.FloorSeq), "group "+group); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
 func checkPartition(r kv.Reader, p uint64, st *raftv1.PartitionState) error {
+	if err := checkFloors(r, p, st); err != nil {
+		return err
+	}
 	lo := partitionPrefix(pMessage, p)
 	_, values, err := scan(r, lo, prefixEnd(lo), maxCheckedMessages)
 	if err != nil {

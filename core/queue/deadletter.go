@@ -64,18 +64,34 @@ func (a *applier) importMessage(cmd *raftv1.ImportMessage) error {
 	if err := a.insert(p, m, 0); err != nil {
 		return err
 	}
-	if err := a.remember(p.id, dedupImport, id, m, importDedupWindow); err != nil {
+	if err := a.remember(p, dedupImport, id, m, importDedupWindow); err != nil {
 		return err
 	}
 	a.res.Sent = append(a.res.Sent, &raftv1.SendOutcome{MessageId: m.MessageId, Seq: m.Seq})
 	return a.savePartition(p)
 }
 
+// maxAckOutbox bounds the ids one AckOutbox may carry.
+const maxAckOutbox = 1024
+
 func (a *applier) ackOutbox(cmd *raftv1.AckOutbox) error {
+	if len(cmd.OutboxIds) > maxAckOutbox {
+		a.fail(raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "an outbox ack holds at most %d ids", maxAckOutbox)
+		return nil
+	}
 	for _, id := range cmd.OutboxIds {
 		if err := a.tx.Delete(outboxKey(id)); err != nil {
 			return err
 		}
+	}
+	// Raise the outbox floor past the entries now gone (bounded: acks are
+	// mostly in order, and a floor that lags is only slower, never wrong).
+	st := a.shard
+	for steps := 0; steps <= 2*len(cmd.OutboxIds) && st.OutboxFloor <= st.NextOutboxId; steps++ {
+		if _, pending, err := a.tx.Get(outboxKey(st.OutboxFloor)); err != nil || pending {
+			return err
+		}
+		st.OutboxFloor++
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -195,5 +196,36 @@ func TestFIFOEmptyReceiveAttemptIsNotRemembered(t *testing.T) {
 	s.send(q, fifoEntry("g", "late"))
 	if got := messages(s.receiveCmd(r)); !slices.Equal(bodies(got), []string{"late"}) {
 		t.Fatalf("the retried attempt got %v, want the message sent after the empty attempt", bodies(got))
+	}
+}
+
+func TestInFlightLimit(t *testing.T) {
+	s := newShard(t)
+	s.skipChecks = true
+	q := fifoQueue(1)
+	// Each message in its own group, so that receives are not held back by
+	// group order, only by the limit.
+	for i := 0; i < maxInFlightFIFO+10; i += 10 {
+		var batch []*raftv1.SendEntry
+		for j := i; j < i+10; j++ {
+			batch = append(batch, fifoEntry(fmt.Sprint(j), "m"))
+		}
+		s.send(q, batch...)
+	}
+	for i := 0; i < maxInFlightFIFO; i += 10 {
+		if got := s.receive(q, 10, 300); len(got) != 10 {
+			t.Fatalf("receive %d got %d messages", i/10, len(got))
+		}
+	}
+	res := s.receiveCmd(&raftv1.Receive{Partition: q, MaxMessages: 10, VisibilityTimeoutSeconds: 300})
+	if codeOf(res.Status) != raftv1.ErrorCode_ERROR_CODE_RESOURCE_EXHAUSTED || len(res.Delivered) != 0 {
+		t.Fatalf("receive past the in-flight limit: %v, %d messages", res.Status, len(res.Delivered))
+	}
+	if err := CheckInvariants(s.db); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := Partition(s.db, q.PartitionId)
+	if st.InFlight != maxInFlightFIFO || st.Visible != 10 {
+		t.Fatalf("in flight %d, visible %d", st.InFlight, st.Visible)
 	}
 }

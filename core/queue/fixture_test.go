@@ -18,6 +18,9 @@ type shard struct {
 	now   int64
 	woken []uint64
 	out   bool
+	// skipChecks turns off the per-apply invariant scan, which is O(store)
+	// and would make tests with tens of thousands of messages quadratic.
+	skipChecks bool
 }
 
 const t0 = 1_700_000_000_000 // an arbitrary start time, in ms
@@ -50,6 +53,10 @@ func (s *shard) apply(cmd *raftv1.QueueCommand) *raftv1.QueueResult {
 	}
 	if err := tx.Commit(false); err != nil {
 		s.t.Fatal(err)
+	}
+	if s.skipChecks {
+		s.woken, s.out = ap.Woken, ap.Outbox
+		return ap.Result
 	}
 	if err := CheckInvariants(s.db); err != nil {
 		s.t.Fatalf("after %v: %v", cmd, err)

@@ -16,13 +16,17 @@ import (
 // insert stores a new message. delayMs > 0 delays it.
 func (a *applier) insert(p *partition, m *raftv1.StoredMessage, delayMs int64) error {
 	m.ExpiresAtMs = m.SentMs + int64(p.cfg.MessageRetentionSeconds)*1000
-	if err := a.tx.Set(timedKey(pExpiry, p.id, m.ExpiresAtMs, m.Seq), nil); err != nil {
+	if err := a.file(p, pExpiry, timedKey(pExpiry, p.id, m.ExpiresAtMs, m.Seq), nil); err != nil {
 		return err
 	}
 	if p.st.Fifo {
 		g, err := a.getGroup(p.id, m.GroupId)
 		if err != nil {
 			return err
+		}
+		if g.Messages == 0 {
+			// Every older message of the group is gone: start its scans here.
+			g.FloorSeq = m.Seq
 		}
 		g.Messages++
 		if err := a.putGroup(p.id, m.GroupId, g); err != nil {
@@ -36,7 +40,7 @@ func (a *applier) insert(p *partition, m *raftv1.StoredMessage, delayMs int64) e
 		m.State = raftv1.MessageState_MESSAGE_STATE_DELAYED
 		m.VisibleAtMs = a.now + delayMs
 		p.st.Delayed++
-		if err := a.tx.Set(timedKey(pWaiting, p.id, m.VisibleAtMs, m.Seq), nil); err != nil {
+		if err := a.file(p, pWaiting, timedKey(pWaiting, p.id, m.VisibleAtMs, m.Seq), nil); err != nil {
 			return err
 		}
 		return putRecord(a.tx, messageKey(p.id, m.Seq), m)
@@ -56,9 +60,9 @@ func (a *applier) becomeVisible(p *partition, m *raftv1.StoredMessage, readyAt i
 	}
 	a.wake(p.id)
 	if p.st.Fifo {
-		return a.refreshGroup(p.id, m.GroupId)
+		return a.refreshGroup(p, m.GroupId)
 	}
-	return a.tx.Set(timedKey(pReady, p.id, readyAt, m.Seq), nil)
+	return a.file(p, pReady, timedKey(pReady, p.id, readyAt, m.Seq), nil)
 }
 
 // unfile takes m out of the index of its state and out of the counts.
@@ -75,7 +79,7 @@ func (a *applier) unfile(p *partition, m *raftv1.StoredMessage) error {
 	case raftv1.MessageState_MESSAGE_STATE_IN_FLIGHT:
 		p.st.InFlight--
 		if p.st.Fifo {
-			if err := a.addGroupInFlight(p.id, m.GroupId, -1); err != nil {
+			if err := a.addGroupInFlight(p, m.GroupId, -1); err != nil {
 				return err
 			}
 		}
@@ -104,11 +108,11 @@ func (a *applier) putInFlight(p *partition, m *raftv1.StoredMessage, visibleAt i
 	m.ReadyAtMs = 0
 	p.st.InFlight++
 	if p.st.Fifo {
-		if err := a.addGroupInFlight(p.id, m.GroupId, 1); err != nil {
+		if err := a.addGroupInFlight(p, m.GroupId, 1); err != nil {
 			return err
 		}
 	}
-	if err := a.tx.Set(timedKey(pWaiting, p.id, visibleAt, m.Seq), nil); err != nil {
+	if err := a.file(p, pWaiting, timedKey(pWaiting, p.id, visibleAt, m.Seq), nil); err != nil {
 		return err
 	}
 	return putRecord(a.tx, messageKey(p.id, m.Seq), m)
@@ -139,14 +143,13 @@ func (a *applier) remove(p *partition, m *raftv1.StoredMessage) error {
 	if err := a.putGroup(p.id, m.GroupId, g); err != nil {
 		return err
 	}
-	return a.refreshGroup(p.id, m.GroupId)
+	return a.refreshGroup(p, m.GroupId)
 }
 
 // promoteDue makes visible up to limit delayed or in-flight messages whose
 // time has come. It reports whether it stopped at the limit.
 func (a *applier) promoteDue(p *partition, limit int) (more bool, err error) {
-	lo := partitionPrefix(pWaiting, p.id)
-	keys, _, err := scan(a.tx, lo, timedUpTo(pWaiting, p.id, a.now), limit)
+	keys, _, err := a.scanIndex(p, pWaiting, timedUpTo(pWaiting, p.id, a.now), limit)
 	if err != nil {
 		return false, err
 	}
@@ -172,8 +175,7 @@ func (a *applier) promoteDue(p *partition, limit int) (more bool, err error) {
 
 // expireDue removes up to limit messages past their retention period.
 func (a *applier) expireDue(p *partition, limit int) (more bool, err error) {
-	lo := partitionPrefix(pExpiry, p.id)
-	keys, _, err := scan(a.tx, lo, timedUpTo(pExpiry, p.id, a.now), limit)
+	keys, _, err := a.scanIndex(p, pExpiry, timedUpTo(pExpiry, p.id, a.now), limit)
 	if err != nil {
 		return false, err
 	}

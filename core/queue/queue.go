@@ -41,6 +41,13 @@ func Apply(tx kv.Txn, index uint64, cmd *raftv1.QueueCommand) (Applied, error) {
 	if err := a.apply(cmd); err != nil {
 		return Applied{}, fmt.Errorf("apply entry %d: %w", index, err)
 	}
+	if a.wakeMoved {
+		// Raise the wake floor past the entries this command deleted, so
+		// that NextWake, which cannot move it, starts near the first live one.
+		if _, _, err := scanFrom(tx, []byte{pWake}, &shard.WakeFloor, prefixEnd([]byte{pWake}), 1); err != nil {
+			return Applied{}, err
+		}
+	}
 	shard.AppliedIndex = index
 	if err := putRecord(tx, shardKey(), shard); err != nil {
 		return Applied{}, err
@@ -82,6 +89,8 @@ type applier struct {
 	res    *raftv1.QueueResult
 	woken  []uint64
 	outbox bool
+	// wakeMoved: the wake index changed, so its floor may rise.
+	wakeMoved bool
 }
 
 func status(code raftv1.ErrorCode, format string, args ...any) *raftv1.Status {
@@ -153,19 +162,22 @@ func (a *applier) savePartition(p *partition) error {
 		return fmt.Errorf("partition %d: negative count (visible %d, in flight %d, delayed %d)",
 			p.id, st.Visible, st.InFlight, st.Delayed)
 	}
-	wake, err := a.nextWake(p.id)
+	wake, err := a.nextWake(p)
 	if err != nil {
 		return err
 	}
 	st.NextWakeMs = wake
 	if p.prevWake != wake {
+		a.wakeMoved = true
 		if p.prevWake != 0 {
 			if err := a.tx.Delete(wakeKey(p.prevWake, p.id)); err != nil {
 				return err
 			}
 		}
 		if wake != 0 {
-			if err := a.tx.Set(wakeKey(wake, p.id), nil); err != nil {
+			k := wakeKey(wake, p.id)
+			lower(&a.shard.WakeFloor, k)
+			if err := a.tx.Set(k, nil); err != nil {
 				return err
 			}
 		}
@@ -176,16 +188,15 @@ func (a *applier) savePartition(p *partition) error {
 
 // nextWake is the earliest time in the partition's timed indexes: when a
 // Tick next has work there.
-func (a *applier) nextWake(p uint64) (int64, error) {
+func (a *applier) nextWake(p *partition) (int64, error) {
 	var wake int64
 	for _, prefix := range []byte{pWaiting, pExpiry, pDedupExp, pAttemptExp} {
-		lo := partitionPrefix(prefix, p)
-		k, err := firstKey(a.tx, lo, prefixEnd(lo))
+		keys, _, err := a.scanIndex(p, prefix, nil, 1)
 		if err != nil {
 			return 0, err
 		}
-		if k != nil {
-			if t := timeOf(k); wake == 0 || t < wake {
+		if len(keys) > 0 {
+			if t := timeOf(keys[0]); wake == 0 || t < wake {
 				wake = max(t, 1) // 0 means "none"
 			}
 		}
@@ -226,18 +237,27 @@ func Partition(r kv.Reader, partitionID uint64) (*raftv1.PartitionState, error) 
 
 // NextWake returns the earliest shard time at which a Tick has work; 0 when none.
 func NextWake(r kv.Reader) (int64, error) {
-	lo := []byte{pWake}
-	k, err := firstKey(r, lo, prefixEnd(lo))
-	if err != nil || k == nil {
+	shard, err := ShardState(r)
+	if err != nil {
 		return 0, err
 	}
-	return int64(appendU64Decode(k[1:9])), nil
+	lo := []byte{pWake}
+	keys, _, err := scanFrom(r, lo, &shard.WakeFloor, prefixEnd(lo), 1)
+	if err != nil || len(keys) == 0 {
+		return 0, err
+	}
+	return int64(appendU64Decode(keys[0][1:9])), nil
 }
 
 // Outbox returns up to limit pending dead-letter moves, oldest first.
 func Outbox(r kv.Reader, limit int) ([]*raftv1.OutboxEntry, error) {
+	shard, err := ShardState(r)
+	if err != nil {
+		return nil, err
+	}
 	lo := []byte{pOutbox}
-	_, values, err := scan(r, lo, prefixEnd(lo), limit)
+	floor := outboxKey(shard.OutboxFloor)
+	_, values, err := scanFrom(r, lo, &floor, prefixEnd(lo), limit)
 	if err != nil {
 		return nil, err
 	}

@@ -106,9 +106,8 @@ func (r *receiver) take(m *raftv1.StoredMessage) error {
 
 // standard delivers the earliest-visible messages.
 func (r *receiver) standard() error {
-	lo := partitionPrefix(pReady, r.p.id)
 	for !r.done() {
-		keys, _, err := scan(r.a.tx, lo, prefixEnd(lo), r.want-len(r.a.res.Delivered))
+		keys, _, err := r.a.scanIndex(r.p, pReady, nil, r.want-len(r.a.res.Delivered))
 		if err != nil || len(keys) == 0 {
 			return err
 		}
@@ -131,24 +130,29 @@ func (r *receiver) standard() error {
 // fifo delivers from the groups that became available first, each group's
 // messages in order for as long as they are visible.
 func (r *receiver) fifo() error {
-	lo := partitionPrefix(pReady, r.p.id)
 	for !r.done() {
-		_, groups, err := scan(r.a.tx, lo, prefixEnd(lo), 1)
+		_, groups, err := r.a.scanIndex(r.p, pReady, nil, 1)
 		if err != nil || len(groups) == 0 {
 			return err
 		}
 		group := string(groups[0])
 		before := r.taken
-		gl := groupPrefix(r.p.id, group)
-		keys, _, err := scan(r.a.tx, gl, prefixEnd(gl), r.want-len(r.a.res.Delivered)+r.moves)
+		g, err := r.a.getGroup(r.p.id, group)
 		if err != nil {
 			return err
 		}
-		for _, k := range keys {
+		seqs, err := r.a.groupScan(r.p.id, group, g, r.want-len(r.a.res.Delivered)+r.moves)
+		if err != nil {
+			return err
+		}
+		if err := r.a.putGroup(r.p.id, group, g); err != nil {
+			return err
+		}
+		for _, seq := range seqs {
 			if r.done() {
 				break
 			}
-			m, err := r.a.mustMessage(r.p.id, seqOf(k), "group index")
+			m, err := r.a.mustMessage(r.p.id, seq, "group index")
 			if err != nil {
 				return err
 			}
@@ -212,7 +216,7 @@ func (a *applier) recordAttempt(p *partition, id string) error {
 	for _, d := range a.res.Delivered {
 		at.Leases = append(at.Leases, &raftv1.Lease{Seq: d.Message.Seq, ReceiveCount: d.Message.ReceiveCount})
 	}
-	if err := a.tx.Set(attemptExpiryKey(p.id, at.ExpiresAtMs, id), nil); err != nil {
+	if err := a.file(p, pAttemptExp, attemptExpiryKey(p.id, at.ExpiresAtMs, id), nil); err != nil {
 		return err
 	}
 	return putRecord(a.tx, attemptKey(p.id, id), at)

@@ -75,7 +75,7 @@ func (a *applier) sendOne(p *partition, e *raftv1.SendEntry) (*raftv1.SendOutcom
 		return nil, err
 	}
 	if p.st.Fifo {
-		if err := a.remember(p.id, dedupFIFO, e.DeduplicationId, m, dedupWindowMs); err != nil {
+		if err := a.remember(p, dedupFIFO, e.DeduplicationId, m, dedupWindowMs); err != nil {
 			return nil, err
 		}
 	}
@@ -87,20 +87,20 @@ func rejected(format string, args ...any) *raftv1.SendOutcome {
 }
 
 // remember records a deduplication id for windowMs, replacing an expired record.
-func (a *applier) remember(p uint64, kind byte, id string, m *raftv1.StoredMessage, windowMs int64) error {
+func (a *applier) remember(p *partition, kind byte, id string, m *raftv1.StoredMessage, windowMs int64) error {
 	old := &raftv1.Dedup{}
-	found, err := getRecord(a.tx, dedupKey(p, kind, id), old)
+	found, err := getRecord(a.tx, dedupKey(p.id, kind, id), old)
 	if err != nil {
 		return err
 	}
 	if found {
-		if err := a.tx.Delete(dedupExpiryKey(p, old.ExpiresAtMs, kind, id)); err != nil {
+		if err := a.tx.Delete(dedupExpiryKey(p.id, old.ExpiresAtMs, kind, id)); err != nil {
 			return err
 		}
 	}
 	d := &raftv1.Dedup{MessageId: m.MessageId, Seq: m.Seq, ExpiresAtMs: a.now + windowMs}
-	if err := a.tx.Set(dedupExpiryKey(p, d.ExpiresAtMs, kind, id), nil); err != nil {
+	if err := a.file(p, pDedupExp, dedupExpiryKey(p.id, d.ExpiresAtMs, kind, id), nil); err != nil {
 		return err
 	}
-	return putRecord(a.tx, dedupKey(p, kind, id), d)
+	return putRecord(a.tx, dedupKey(p.id, kind, id), d)
 }

@@ -30,7 +30,10 @@ func putRecord(w kv.Writer, key []byte, m proto.Message) error {
 	return w.Set(key, v)
 }
 
-// scan calls fn for up to limit keys in [lower, upper), collecting them
+// scanner is what scan reads from.
+type scanner = kv.Reader
+
+// scan returns up to limit keys and values in [lower, upper), collected
 // first: the caller may then change the range without disturbing an open
 // iterator.
 func scan(r kv.Reader, lower, upper []byte, limit int) (keys, values [][]byte, err error) {

@@ -13,7 +13,7 @@ const (
 // deduplication records and receive attempts.
 func (a *applier) tick() error {
 	lo := []byte{pWake}
-	keys, _, err := scan(a.tx, lo, appendTime([]byte{pWake}, a.now+1), tickPartitions)
+	keys, _, err := scanFrom(a.tx, lo, &a.shard.WakeFloor, appendTime([]byte{pWake}, a.now+1), tickPartitions)
 	if err != nil {
 		return err
 	}
@@ -35,10 +35,10 @@ func (a *applier) tick() error {
 		if _, err := a.expireDue(p, tickLimit); err != nil {
 			return err
 		}
-		if err := a.expireRecords(p.id, pDedupExp, tickLimit); err != nil {
+		if err := a.expireRecords(p, pDedupExp, tickLimit); err != nil {
 			return err
 		}
-		if err := a.expireRecords(p.id, pAttemptExp, tickLimit); err != nil {
+		if err := a.expireRecords(p, pAttemptExp, tickLimit); err != nil {
 			return err
 		}
 		if err := a.savePartition(p); err != nil {
@@ -50,9 +50,9 @@ func (a *applier) tick() error {
 
 // expireRecords removes up to limit deduplication records or receive attempts
 // (by their expiry index) whose time has passed.
-func (a *applier) expireRecords(p uint64, expiryPrefix byte, limit int) error {
-	lo := partitionPrefix(expiryPrefix, p)
-	keys, _, err := scan(a.tx, lo, timedUpTo(expiryPrefix, p, a.now), limit)
+func (a *applier) expireRecords(pt *partition, expiryPrefix byte, limit int) error {
+	p := pt.id
+	keys, _, err := a.scanIndex(pt, expiryPrefix, timedUpTo(expiryPrefix, p, a.now), limit)
 	if err != nil {
 		return err
 	}

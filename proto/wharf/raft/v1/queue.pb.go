@@ -1584,9 +1584,19 @@ type PartitionState struct {
 	// Earliest time at which a Tick has work in this partition; 0 when none.
 	NextWakeMs int64 `protobuf:"varint,6,opt,name=next_wake_ms,json=nextWakeMs,proto3" json:"next_wake_ms,omitempty"`
 	// Ticks carry no configuration, so the partition remembers its kind.
-	Fifo          bool `protobuf:"varint,7,opt,name=fifo,proto3" json:"fifo,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Fifo bool `protobuf:"varint,7,opt,name=fifo,proto3" json:"fifo,omitempty"`
+	// Low-water marks of the partition's indexes: no live key of an index
+	// sorts below its floor (empty: the start of the index). Receives and
+	// deletes remove keys from the front of these indexes, and an LSM keeps
+	// the tombstones until compaction; scans start at the floor so that they
+	// do not walk over the same tombstones again and again.
+	ReadyFloor         []byte `protobuf:"bytes,8,opt,name=ready_floor,json=readyFloor,proto3" json:"ready_floor,omitempty"`
+	WaitingFloor       []byte `protobuf:"bytes,9,opt,name=waiting_floor,json=waitingFloor,proto3" json:"waiting_floor,omitempty"`
+	ExpiryFloor        []byte `protobuf:"bytes,10,opt,name=expiry_floor,json=expiryFloor,proto3" json:"expiry_floor,omitempty"`
+	DedupExpiryFloor   []byte `protobuf:"bytes,11,opt,name=dedup_expiry_floor,json=dedupExpiryFloor,proto3" json:"dedup_expiry_floor,omitempty"`
+	AttemptExpiryFloor []byte `protobuf:"bytes,12,opt,name=attempt_expiry_floor,json=attemptExpiryFloor,proto3" json:"attempt_expiry_floor,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *PartitionState) Reset() {
@@ -1668,14 +1678,51 @@ func (x *PartitionState) GetFifo() bool {
 	return false
 }
 
+func (x *PartitionState) GetReadyFloor() []byte {
+	if x != nil {
+		return x.ReadyFloor
+	}
+	return nil
+}
+
+func (x *PartitionState) GetWaitingFloor() []byte {
+	if x != nil {
+		return x.WaitingFloor
+	}
+	return nil
+}
+
+func (x *PartitionState) GetExpiryFloor() []byte {
+	if x != nil {
+		return x.ExpiryFloor
+	}
+	return nil
+}
+
+func (x *PartitionState) GetDedupExpiryFloor() []byte {
+	if x != nil {
+		return x.DedupExpiryFloor
+	}
+	return nil
+}
+
+func (x *PartitionState) GetAttemptExpiryFloor() []byte {
+	if x != nil {
+		return x.AttemptExpiryFloor
+	}
+	return nil
+}
+
 // GroupState is the bookkeeping of one FIFO message group.
 type GroupState struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	InFlight int64                  `protobuf:"varint,1,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
 	Messages int64                  `protobuf:"varint,2,opt,name=messages,proto3" json:"messages,omitempty"`
 	// While the group is in the ready index: the key it is filed under.
-	ReadyAtMs     int64  `protobuf:"varint,3,opt,name=ready_at_ms,json=readyAtMs,proto3" json:"ready_at_ms,omitempty"`
-	ReadySeq      uint64 `protobuf:"varint,4,opt,name=ready_seq,json=readySeq,proto3" json:"ready_seq,omitempty"`
+	ReadyAtMs int64  `protobuf:"varint,3,opt,name=ready_at_ms,json=readyAtMs,proto3" json:"ready_at_ms,omitempty"`
+	ReadySeq  uint64 `protobuf:"varint,4,opt,name=ready_seq,json=readySeq,proto3" json:"ready_seq,omitempty"`
+	// No message of the group has a lower seq: its scans start here.
+	FloorSeq      uint64 `protobuf:"varint,5,opt,name=floor_seq,json=floorSeq,proto3" json:"floor_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1734,6 +1781,13 @@ func (x *GroupState) GetReadyAtMs() int64 {
 func (x *GroupState) GetReadySeq() uint64 {
 	if x != nil {
 		return x.ReadySeq
+	}
+	return 0
+}
+
+func (x *GroupState) GetFloorSeq() uint64 {
+	if x != nil {
+		return x.FloorSeq
 	}
 	return 0
 }
@@ -1921,10 +1975,14 @@ func (x *OutboxEntry) GetMessage() *StoredMessage {
 // ShardState is the per-shard bookkeeping, persisted atomically with the
 // state it describes.
 type ShardState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AppliedIndex  uint64                 `protobuf:"varint,1,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	ClockMs       int64                  `protobuf:"varint,2,opt,name=clock_ms,json=clockMs,proto3" json:"clock_ms,omitempty"`
-	NextOutboxId  uint64                 `protobuf:"varint,3,opt,name=next_outbox_id,json=nextOutboxId,proto3" json:"next_outbox_id,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	AppliedIndex uint64                 `protobuf:"varint,1,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	ClockMs      int64                  `protobuf:"varint,2,opt,name=clock_ms,json=clockMs,proto3" json:"clock_ms,omitempty"`
+	NextOutboxId uint64                 `protobuf:"varint,3,opt,name=next_outbox_id,json=nextOutboxId,proto3" json:"next_outbox_id,omitempty"`
+	// Low-water marks, as in PartitionState: of the wake index (a full key)
+	// and of the outbox (the lowest outbox id that may be pending).
+	WakeFloor     []byte `protobuf:"bytes,4,opt,name=wake_floor,json=wakeFloor,proto3" json:"wake_floor,omitempty"`
+	OutboxFloor   uint64 `protobuf:"varint,5,opt,name=outbox_floor,json=outboxFloor,proto3" json:"outbox_floor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1976,6 +2034,20 @@ func (x *ShardState) GetClockMs() int64 {
 func (x *ShardState) GetNextOutboxId() uint64 {
 	if x != nil {
 		return x.NextOutboxId
+	}
+	return 0
+}
+
+func (x *ShardState) GetWakeFloor() []byte {
+	if x != nil {
+		return x.WakeFloor
+	}
+	return nil
+}
+
+func (x *ShardState) GetOutboxFloor() uint64 {
+	if x != nil {
+		return x.OutboxFloor
 	}
 	return 0
 }
@@ -2105,7 +2177,7 @@ const file_wharf_raft_v1_queue_proto_rawDesc = "" +
 	"\vready_at_ms\x18\r \x01(\x03R\treadyAtMs\x1a^\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
-	"\x05value\x18\x02 \x01(\v2\x1f.wharf.v1.MessageAttributeValueR\x05value:\x028\x01\"\xcd\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x1f.wharf.v1.MessageAttributeValueR\x05value:\x028\x01\"\x96\x03\n" +
 	"\x0ePartitionState\x12\x19\n" +
 	"\bqueue_id\x18\x01 \x01(\x04R\aqueueId\x12\x19\n" +
 	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq\x12\x18\n" +
@@ -2114,13 +2186,21 @@ const file_wharf_raft_v1_queue_proto_rawDesc = "" +
 	"\adelayed\x18\x05 \x01(\x03R\adelayed\x12 \n" +
 	"\fnext_wake_ms\x18\x06 \x01(\x03R\n" +
 	"nextWakeMs\x12\x12\n" +
-	"\x04fifo\x18\a \x01(\bR\x04fifo\"\x82\x01\n" +
+	"\x04fifo\x18\a \x01(\bR\x04fifo\x12\x1f\n" +
+	"\vready_floor\x18\b \x01(\fR\n" +
+	"readyFloor\x12#\n" +
+	"\rwaiting_floor\x18\t \x01(\fR\fwaitingFloor\x12!\n" +
+	"\fexpiry_floor\x18\n" +
+	" \x01(\fR\vexpiryFloor\x12,\n" +
+	"\x12dedup_expiry_floor\x18\v \x01(\fR\x10dedupExpiryFloor\x120\n" +
+	"\x14attempt_expiry_floor\x18\f \x01(\fR\x12attemptExpiryFloor\"\x9f\x01\n" +
 	"\n" +
 	"GroupState\x12\x1b\n" +
 	"\tin_flight\x18\x01 \x01(\x03R\binFlight\x12\x1a\n" +
 	"\bmessages\x18\x02 \x01(\x03R\bmessages\x12\x1e\n" +
 	"\vready_at_ms\x18\x03 \x01(\x03R\treadyAtMs\x12\x1b\n" +
-	"\tready_seq\x18\x04 \x01(\x04R\breadySeq\"\\\n" +
+	"\tready_seq\x18\x04 \x01(\x04R\breadySeq\x12\x1b\n" +
+	"\tfloor_seq\x18\x05 \x01(\x04R\bfloorSeq\"\\\n" +
 	"\x05Dedup\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x10\n" +
@@ -2133,12 +2213,15 @@ const file_wharf_raft_v1_queue_proto_rawDesc = "" +
 	"\toutbox_id\x18\x01 \x01(\x04R\boutboxId\x12.\n" +
 	"\x13source_partition_id\x18\x02 \x01(\x04R\x11sourcePartitionId\x127\n" +
 	"\x06target\x18\x03 \x01(\v2\x1f.wharf.raft.v1.DeadLetterTargetR\x06target\x126\n" +
-	"\amessage\x18\x04 \x01(\v2\x1c.wharf.raft.v1.StoredMessageR\amessage\"r\n" +
+	"\amessage\x18\x04 \x01(\v2\x1c.wharf.raft.v1.StoredMessageR\amessage\"\xb4\x01\n" +
 	"\n" +
 	"ShardState\x12#\n" +
 	"\rapplied_index\x18\x01 \x01(\x04R\fappliedIndex\x12\x19\n" +
 	"\bclock_ms\x18\x02 \x01(\x03R\aclockMs\x12$\n" +
-	"\x0enext_outbox_id\x18\x03 \x01(\x04R\fnextOutboxId*\xc8\x01\n" +
+	"\x0enext_outbox_id\x18\x03 \x01(\x04R\fnextOutboxId\x12\x1d\n" +
+	"\n" +
+	"wake_floor\x18\x04 \x01(\fR\twakeFloor\x12!\n" +
+	"\foutbox_floor\x18\x05 \x01(\x04R\voutboxFloor*\xc8\x01\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x18\n" +
