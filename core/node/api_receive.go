@@ -16,7 +16,7 @@ const (
 	// delayed messages and expired leases become visible through Ticks,
 	// which wake waiters too, so this only covers missed wakes (a wake on
 	// another node, a Tick that has not run yet).
-	pollInterval = time.Second
+	defaultPollInterval = time.Second
 	// responseMargin is kept from the caller's deadline to send the empty
 	// answer of a long poll in time.
 	responseMargin = 100 * time.Millisecond
@@ -67,7 +67,7 @@ func (n *Node) ReceiveMessage(ctx context.Context, req *wharfv1.ReceiveMessageRe
 		if wait == 0 || left <= 0 {
 			break
 		}
-		if err := n.waitWake(ctx, watches, min(left, pollInterval)); err != nil {
+		if err := n.waitWake(ctx, watches, min(left, n.pollInterval())); err != nil {
 			return nil, err
 		}
 	}
@@ -128,4 +128,11 @@ func (n *Node) waitWake(ctx context.Context, watches []<-chan struct{}, d time.D
 		return core.Errorf(core.Unavailable, "node is shutting down")
 	}
 	return nil
+}
+
+func (n *Node) pollInterval() time.Duration {
+	if n.cfg.pollInterval > 0 {
+		return n.cfg.pollInterval
+	}
+	return defaultPollInterval
 }

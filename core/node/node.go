@@ -41,6 +41,9 @@ type Config struct {
 	// skipDropLoop keeps the drop loop from running, so that tests can
 	// leave a deleted queue's partitions undropped, as a crash would.
 	skipDropLoop bool
+	// pollInterval overrides the long-poll fallback interval (0: the
+	// default), so tests can tell a wake from a timed re-poll.
+	pollInterval time.Duration
 }
 
 // DefaultQueueShards is QueueShards when the Config leaves it 0.
