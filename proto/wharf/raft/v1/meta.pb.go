@@ -21,6 +21,56 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type NodeState int32
+
+const (
+	NodeState_NODE_STATE_UNSPECIFIED NodeState = 0
+	NodeState_NODE_STATE_ACTIVE      NodeState = 1
+	// Removal was asked: replicas move away, then the node is forgotten.
+	NodeState_NODE_STATE_DRAINING NodeState = 2
+)
+
+// Enum value maps for NodeState.
+var (
+	NodeState_name = map[int32]string{
+		0: "NODE_STATE_UNSPECIFIED",
+		1: "NODE_STATE_ACTIVE",
+		2: "NODE_STATE_DRAINING",
+	}
+	NodeState_value = map[string]int32{
+		"NODE_STATE_UNSPECIFIED": 0,
+		"NODE_STATE_ACTIVE":      1,
+		"NODE_STATE_DRAINING":    2,
+	}
+)
+
+func (x NodeState) Enum() *NodeState {
+	p := new(NodeState)
+	*p = x
+	return p
+}
+
+func (x NodeState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (NodeState) Descriptor() protoreflect.EnumDescriptor {
+	return file_wharf_raft_v1_meta_proto_enumTypes[0].Descriptor()
+}
+
+func (NodeState) Type() protoreflect.EnumType {
+	return &file_wharf_raft_v1_meta_proto_enumTypes[0]
+}
+
+func (x NodeState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use NodeState.Descriptor instead.
+func (NodeState) EnumDescriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{0}
+}
+
 // MetaCommand is one entry in the metadata shard's Raft log.
 type MetaCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -32,6 +82,12 @@ type MetaCommand struct {
 	//	*MetaCommand_DeleteQueue
 	//	*MetaCommand_AddShards
 	//	*MetaCommand_AckDrops
+	//	*MetaCommand_InitCluster
+	//	*MetaCommand_AddNode
+	//	*MetaCommand_RemoveNode
+	//	*MetaCommand_ForgetNode
+	//	*MetaCommand_AddReplica
+	//	*MetaCommand_RemoveReplica
 	Op            isMetaCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -126,6 +182,60 @@ func (x *MetaCommand) GetAckDrops() *AckDrops {
 	return nil
 }
 
+func (x *MetaCommand) GetInitCluster() *InitCluster {
+	if x != nil {
+		if x, ok := x.Op.(*MetaCommand_InitCluster); ok {
+			return x.InitCluster
+		}
+	}
+	return nil
+}
+
+func (x *MetaCommand) GetAddNode() *AddNode {
+	if x != nil {
+		if x, ok := x.Op.(*MetaCommand_AddNode); ok {
+			return x.AddNode
+		}
+	}
+	return nil
+}
+
+func (x *MetaCommand) GetRemoveNode() *RemoveNode {
+	if x != nil {
+		if x, ok := x.Op.(*MetaCommand_RemoveNode); ok {
+			return x.RemoveNode
+		}
+	}
+	return nil
+}
+
+func (x *MetaCommand) GetForgetNode() *ForgetNode {
+	if x != nil {
+		if x, ok := x.Op.(*MetaCommand_ForgetNode); ok {
+			return x.ForgetNode
+		}
+	}
+	return nil
+}
+
+func (x *MetaCommand) GetAddReplica() *AddReplica {
+	if x != nil {
+		if x, ok := x.Op.(*MetaCommand_AddReplica); ok {
+			return x.AddReplica
+		}
+	}
+	return nil
+}
+
+func (x *MetaCommand) GetRemoveReplica() *RemoveReplica {
+	if x != nil {
+		if x, ok := x.Op.(*MetaCommand_RemoveReplica); ok {
+			return x.RemoveReplica
+		}
+	}
+	return nil
+}
+
 type isMetaCommand_Op interface {
 	isMetaCommand_Op()
 }
@@ -150,6 +260,30 @@ type MetaCommand_AckDrops struct {
 	AckDrops *AckDrops `protobuf:"bytes,6,opt,name=ack_drops,json=ackDrops,proto3,oneof"`
 }
 
+type MetaCommand_InitCluster struct {
+	InitCluster *InitCluster `protobuf:"bytes,7,opt,name=init_cluster,json=initCluster,proto3,oneof"`
+}
+
+type MetaCommand_AddNode struct {
+	AddNode *AddNode `protobuf:"bytes,8,opt,name=add_node,json=addNode,proto3,oneof"`
+}
+
+type MetaCommand_RemoveNode struct {
+	RemoveNode *RemoveNode `protobuf:"bytes,9,opt,name=remove_node,json=removeNode,proto3,oneof"`
+}
+
+type MetaCommand_ForgetNode struct {
+	ForgetNode *ForgetNode `protobuf:"bytes,10,opt,name=forget_node,json=forgetNode,proto3,oneof"`
+}
+
+type MetaCommand_AddReplica struct {
+	AddReplica *AddReplica `protobuf:"bytes,11,opt,name=add_replica,json=addReplica,proto3,oneof"`
+}
+
+type MetaCommand_RemoveReplica struct {
+	RemoveReplica *RemoveReplica `protobuf:"bytes,12,opt,name=remove_replica,json=removeReplica,proto3,oneof"`
+}
+
 func (*MetaCommand_CreateQueue) isMetaCommand_Op() {}
 
 func (*MetaCommand_UpdateQueue) isMetaCommand_Op() {}
@@ -159,6 +293,18 @@ func (*MetaCommand_DeleteQueue) isMetaCommand_Op() {}
 func (*MetaCommand_AddShards) isMetaCommand_Op() {}
 
 func (*MetaCommand_AckDrops) isMetaCommand_Op() {}
+
+func (*MetaCommand_InitCluster) isMetaCommand_Op() {}
+
+func (*MetaCommand_AddNode) isMetaCommand_Op() {}
+
+func (*MetaCommand_RemoveNode) isMetaCommand_Op() {}
+
+func (*MetaCommand_ForgetNode) isMetaCommand_Op() {}
+
+func (*MetaCommand_AddReplica) isMetaCommand_Op() {}
+
+func (*MetaCommand_RemoveReplica) isMetaCommand_Op() {}
 
 type QueueAttributes struct {
 	state                     protoimpl.MessageState `protogen:"open.v1"`
@@ -683,8 +829,15 @@ func (x *QueueRecord) GetPartitions() []*Placement {
 type ShardRecord struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	ShardId uint64                 `protobuf:"varint,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	// Replica id to Raft address.
-	Replicas      map[uint64]string `protobuf:"bytes,2,rep,name=replicas,proto3" json:"replicas,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Deprecated by replica_set; kept so old snapshots still load. Replica id
+	// to Raft address.
+	Replicas map[uint64]string `protobuf:"bytes,2,rep,name=replicas,proto3" json:"replicas,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The desired replicas. The shard's leader converges the Raft membership
+	// to this set.
+	ReplicaSet []*Replica `protobuf:"bytes,3,rep,name=replica_set,json=replicaSet,proto3" json:"replica_set,omitempty"`
+	// Bumped by every change of replica_set; AddReplica and RemoveReplica
+	// carry the version they were planned against.
+	Version       uint64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -733,6 +886,481 @@ func (x *ShardRecord) GetReplicas() map[uint64]string {
 	return nil
 }
 
+func (x *ShardRecord) GetReplicaSet() []*Replica {
+	if x != nil {
+		return x.ReplicaSet
+	}
+	return nil
+}
+
+func (x *ShardRecord) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// Replica is one desired replica of a shard.
+type Replica struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique within the shard and never reused (Raft forbids reusing a
+	// removed replica id).
+	ReplicaId uint64 `protobuf:"varint,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	NodeId    uint64 `protobuf:"varint,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// An initial replica starts with the shard's initial members; a replica
+	// added later starts by joining.
+	Initial       bool `protobuf:"varint,3,opt,name=initial,proto3" json:"initial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Replica) Reset() {
+	*x = Replica{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Replica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Replica) ProtoMessage() {}
+
+func (x *Replica) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Replica.ProtoReflect.Descriptor instead.
+func (*Replica) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Replica) GetReplicaId() uint64 {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return 0
+}
+
+func (x *Replica) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *Replica) GetInitial() bool {
+	if x != nil {
+		return x.Initial
+	}
+	return false
+}
+
+type NodeRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	ApiAddr       string                 `protobuf:"bytes,3,opt,name=api_addr,json=apiAddr,proto3" json:"api_addr,omitempty"`
+	State         NodeState              `protobuf:"varint,4,opt,name=state,proto3,enum=wharf.raft.v1.NodeState" json:"state,omitempty"`
+	AddedMs       int64                  `protobuf:"varint,5,opt,name=added_ms,json=addedMs,proto3" json:"added_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeRecord) Reset() {
+	*x = NodeRecord{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeRecord) ProtoMessage() {}
+
+func (x *NodeRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
+func (*NodeRecord) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *NodeRecord) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *NodeRecord) GetRaftAddr() string {
+	if x != nil {
+		return x.RaftAddr
+	}
+	return ""
+}
+
+func (x *NodeRecord) GetApiAddr() string {
+	if x != nil {
+		return x.ApiAddr
+	}
+	return ""
+}
+
+func (x *NodeRecord) GetState() NodeState {
+	if x != nil {
+		return x.State
+	}
+	return NodeState_NODE_STATE_UNSPECIFIED
+}
+
+func (x *NodeRecord) GetAddedMs() int64 {
+	if x != nil {
+		return x.AddedMs
+	}
+	return 0
+}
+
+// InitCluster registers the initial nodes and places the shards. It applies
+// once: later InitClusters succeed without changing anything, so every
+// initial member may propose it.
+type InitCluster struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Nodes       []*NodeRecord          `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	QueueShards int32                  `protobuf:"varint,2,opt,name=queue_shards,json=queueShards,proto3" json:"queue_shards,omitempty"`
+	// Replicas per queue shard, 1-5; capped at the number of nodes.
+	ReplicationFactor int32 `protobuf:"varint,3,opt,name=replication_factor,json=replicationFactor,proto3" json:"replication_factor,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *InitCluster) Reset() {
+	*x = InitCluster{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InitCluster) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InitCluster) ProtoMessage() {}
+
+func (x *InitCluster) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InitCluster.ProtoReflect.Descriptor instead.
+func (*InitCluster) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *InitCluster) GetNodes() []*NodeRecord {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *InitCluster) GetQueueShards() int32 {
+	if x != nil {
+		return x.QueueShards
+	}
+	return 0
+}
+
+func (x *InitCluster) GetReplicationFactor() int32 {
+	if x != nil {
+		return x.ReplicationFactor
+	}
+	return 0
+}
+
+// AddNode registers a node, or updates the addresses of a registered one.
+// node_id 0 asks for a new id.
+type AddNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          *NodeRecord            `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddNode) Reset() {
+	*x = AddNode{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddNode) ProtoMessage() {}
+
+func (x *AddNode) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddNode.ProtoReflect.Descriptor instead.
+func (*AddNode) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AddNode) GetNode() *NodeRecord {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+// RemoveNode starts draining a node.
+type RemoveNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveNode) Reset() {
+	*x = RemoveNode{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveNode) ProtoMessage() {}
+
+func (x *RemoveNode) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveNode.ProtoReflect.Descriptor instead.
+func (*RemoveNode) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RemoveNode) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+// ForgetNode deletes a drained node that holds no replica.
+type ForgetNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetNode) Reset() {
+	*x = ForgetNode{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetNode) ProtoMessage() {}
+
+func (x *ForgetNode) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetNode.ProtoReflect.Descriptor instead.
+func (*ForgetNode) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ForgetNode) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+type AddReplica struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ShardId         uint64                 `protobuf:"varint,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
+	NodeId          uint64                 `protobuf:"varint,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	ExpectedVersion uint64                 `protobuf:"varint,3,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *AddReplica) Reset() {
+	*x = AddReplica{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddReplica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddReplica) ProtoMessage() {}
+
+func (x *AddReplica) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddReplica.ProtoReflect.Descriptor instead.
+func (*AddReplica) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AddReplica) GetShardId() uint64 {
+	if x != nil {
+		return x.ShardId
+	}
+	return 0
+}
+
+func (x *AddReplica) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *AddReplica) GetExpectedVersion() uint64 {
+	if x != nil {
+		return x.ExpectedVersion
+	}
+	return 0
+}
+
+type RemoveReplica struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ShardId         uint64                 `protobuf:"varint,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
+	ReplicaId       uint64                 `protobuf:"varint,2,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	ExpectedVersion uint64                 `protobuf:"varint,3,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RemoveReplica) Reset() {
+	*x = RemoveReplica{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveReplica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveReplica) ProtoMessage() {}
+
+func (x *RemoveReplica) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveReplica.ProtoReflect.Descriptor instead.
+func (*RemoveReplica) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RemoveReplica) GetShardId() uint64 {
+	if x != nil {
+		return x.ShardId
+	}
+	return 0
+}
+
+func (x *RemoveReplica) GetReplicaId() uint64 {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return 0
+}
+
+func (x *RemoveReplica) GetExpectedVersion() uint64 {
+	if x != nil {
+		return x.ExpectedVersion
+	}
+	return 0
+}
+
 type MetaResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Reuses the queue shard's error codes.
@@ -741,13 +1369,15 @@ type MetaResult struct {
 	// Partitions freed by a DeleteQueue. They are also recorded in
 	// MetaState.pending_drops, which is what drives dropping them.
 	Dropped       []*Placement `protobuf:"bytes,3,rep,name=dropped,proto3" json:"dropped,omitempty"`
+	Node          *NodeRecord  `protobuf:"bytes,4,opt,name=node,proto3" json:"node,omitempty"`
+	Shard         *ShardRecord `protobuf:"bytes,5,opt,name=shard,proto3" json:"shard,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MetaResult) Reset() {
 	*x = MetaResult{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[10]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +1389,7 @@ func (x *MetaResult) String() string {
 func (*MetaResult) ProtoMessage() {}
 
 func (x *MetaResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[10]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +1402,7 @@ func (x *MetaResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaResult.ProtoReflect.Descriptor instead.
 func (*MetaResult) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{10}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MetaResult) GetStatus() *Status {
@@ -796,6 +1426,20 @@ func (x *MetaResult) GetDropped() []*Placement {
 	return nil
 }
 
+func (x *MetaResult) GetNode() *NodeRecord {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *MetaResult) GetShard() *ShardRecord {
+	if x != nil {
+		return x.Shard
+	}
+	return nil
+}
+
 // MetaState is the whole metadata state, as stored in a snapshot.
 type MetaState struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -806,14 +1450,17 @@ type MetaState struct {
 	// Partitions of deleted queues not yet dropped from their queue shards,
 	// in partition id order. Keeping them here (not in a node's memory) means
 	// a crash between the delete and the drop cannot leak their data.
-	PendingDrops  []*Placement `protobuf:"bytes,5,rep,name=pending_drops,json=pendingDrops,proto3" json:"pending_drops,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PendingDrops      []*Placement  `protobuf:"bytes,5,rep,name=pending_drops,json=pendingDrops,proto3" json:"pending_drops,omitempty"`
+	Nodes             []*NodeRecord `protobuf:"bytes,6,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	NextReplicaId     uint64        `protobuf:"varint,7,opt,name=next_replica_id,json=nextReplicaId,proto3" json:"next_replica_id,omitempty"`
+	ReplicationFactor int32         `protobuf:"varint,8,opt,name=replication_factor,json=replicationFactor,proto3" json:"replication_factor,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *MetaState) Reset() {
 	*x = MetaState{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[11]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +1472,7 @@ func (x *MetaState) String() string {
 func (*MetaState) ProtoMessage() {}
 
 func (x *MetaState) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[11]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +1485,7 @@ func (x *MetaState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaState.ProtoReflect.Descriptor instead.
 func (*MetaState) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{11}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MetaState) GetNextId() uint64 {
@@ -876,11 +1523,32 @@ func (x *MetaState) GetPendingDrops() []*Placement {
 	return nil
 }
 
+func (x *MetaState) GetNodes() []*NodeRecord {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *MetaState) GetNextReplicaId() uint64 {
+	if x != nil {
+		return x.NextReplicaId
+	}
+	return 0
+}
+
+func (x *MetaState) GetReplicationFactor() int32 {
+	if x != nil {
+		return x.ReplicationFactor
+	}
+	return 0
+}
+
 var File_wharf_raft_v1_meta_proto protoreflect.FileDescriptor
 
 const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"\n" +
-	"\x18wharf/raft/v1/meta.proto\x12\rwharf.raft.v1\x1a\x19wharf/raft/v1/queue.proto\"\xe0\x02\n" +
+	"\x18wharf/raft/v1/meta.proto\x12\rwharf.raft.v1\x1a\x19wharf/raft/v1/queue.proto\"\xd7\x05\n" +
 	"\vMetaCommand\x12\x15\n" +
 	"\x06now_ms\x18\x01 \x01(\x03R\x05nowMs\x12?\n" +
 	"\fcreate_queue\x18\x02 \x01(\v2\x1a.wharf.raft.v1.CreateQueueH\x00R\vcreateQueue\x12?\n" +
@@ -888,7 +1556,17 @@ const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"\fdelete_queue\x18\x04 \x01(\v2\x1a.wharf.raft.v1.DeleteQueueH\x00R\vdeleteQueue\x129\n" +
 	"\n" +
 	"add_shards\x18\x05 \x01(\v2\x18.wharf.raft.v1.AddShardsH\x00R\taddShards\x126\n" +
-	"\tack_drops\x18\x06 \x01(\v2\x17.wharf.raft.v1.AckDropsH\x00R\backDropsB\x04\n" +
+	"\tack_drops\x18\x06 \x01(\v2\x17.wharf.raft.v1.AckDropsH\x00R\backDrops\x12?\n" +
+	"\finit_cluster\x18\a \x01(\v2\x1a.wharf.raft.v1.InitClusterH\x00R\vinitCluster\x123\n" +
+	"\badd_node\x18\b \x01(\v2\x16.wharf.raft.v1.AddNodeH\x00R\aaddNode\x12<\n" +
+	"\vremove_node\x18\t \x01(\v2\x19.wharf.raft.v1.RemoveNodeH\x00R\n" +
+	"removeNode\x12<\n" +
+	"\vforget_node\x18\n" +
+	" \x01(\v2\x19.wharf.raft.v1.ForgetNodeH\x00R\n" +
+	"forgetNode\x12<\n" +
+	"\vadd_replica\x18\v \x01(\v2\x19.wharf.raft.v1.AddReplicaH\x00R\n" +
+	"addReplica\x12E\n" +
+	"\x0eremove_replica\x18\f \x01(\v2\x1c.wharf.raft.v1.RemoveReplicaH\x00R\rremoveReplicaB\x04\n" +
 	"\x02op\"\xcb\x03\n" +
 	"\x0fQueueAttributes\x12\x12\n" +
 	"\x04fifo\x18\x01 \x01(\bR\x04fifo\x12>\n" +
@@ -936,24 +1614,70 @@ const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"modifiedMs\x128\n" +
 	"\n" +
 	"partitions\x18\x06 \x03(\v2\x18.wharf.raft.v1.PlacementR\n" +
-	"partitions\"\xab\x01\n" +
+	"partitions\"\xfe\x01\n" +
 	"\vShardRecord\x12\x19\n" +
 	"\bshard_id\x18\x01 \x01(\x04R\ashardId\x12D\n" +
-	"\breplicas\x18\x02 \x03(\v2(.wharf.raft.v1.ShardRecord.ReplicasEntryR\breplicas\x1a;\n" +
+	"\breplicas\x18\x02 \x03(\v2(.wharf.raft.v1.ShardRecord.ReplicasEntryR\breplicas\x127\n" +
+	"\vreplica_set\x18\x03 \x03(\v2\x16.wharf.raft.v1.ReplicaR\n" +
+	"replicaSet\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x04R\aversion\x1a;\n" +
 	"\rReplicasEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x04R\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa1\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"[\n" +
+	"\aReplica\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x01 \x01(\x04R\treplicaId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\x12\x18\n" +
+	"\ainitial\x18\x03 \x01(\bR\ainitial\"\xa8\x01\n" +
+	"\n" +
+	"NodeRecord\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x1b\n" +
+	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
+	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\x12.\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x18.wharf.raft.v1.NodeStateR\x05state\x12\x19\n" +
+	"\badded_ms\x18\x05 \x01(\x03R\aaddedMs\"\x90\x01\n" +
+	"\vInitCluster\x12/\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x19.wharf.raft.v1.NodeRecordR\x05nodes\x12!\n" +
+	"\fqueue_shards\x18\x02 \x01(\x05R\vqueueShards\x12-\n" +
+	"\x12replication_factor\x18\x03 \x01(\x05R\x11replicationFactor\"8\n" +
+	"\aAddNode\x12-\n" +
+	"\x04node\x18\x01 \x01(\v2\x19.wharf.raft.v1.NodeRecordR\x04node\"%\n" +
+	"\n" +
+	"RemoveNode\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\"%\n" +
+	"\n" +
+	"ForgetNode\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\"k\n" +
+	"\n" +
+	"AddReplica\x12\x19\n" +
+	"\bshard_id\x18\x01 \x01(\x04R\ashardId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\x12)\n" +
+	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\"t\n" +
+	"\rRemoveReplica\x12\x19\n" +
+	"\bshard_id\x18\x01 \x01(\x04R\ashardId\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x02 \x01(\x04R\treplicaId\x12)\n" +
+	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\"\x82\x02\n" +
 	"\n" +
 	"MetaResult\x12-\n" +
 	"\x06status\x18\x01 \x01(\v2\x15.wharf.raft.v1.StatusR\x06status\x120\n" +
 	"\x05queue\x18\x02 \x01(\v2\x1a.wharf.raft.v1.QueueRecordR\x05queue\x122\n" +
-	"\adropped\x18\x03 \x03(\v2\x18.wharf.raft.v1.PlacementR\adropped\"\xe6\x01\n" +
+	"\adropped\x18\x03 \x03(\v2\x18.wharf.raft.v1.PlacementR\adropped\x12-\n" +
+	"\x04node\x18\x04 \x01(\v2\x19.wharf.raft.v1.NodeRecordR\x04node\x120\n" +
+	"\x05shard\x18\x05 \x01(\v2\x1a.wharf.raft.v1.ShardRecordR\x05shard\"\xee\x02\n" +
 	"\tMetaState\x12\x17\n" +
 	"\anext_id\x18\x01 \x01(\x04R\x06nextId\x12\x19\n" +
 	"\bclock_ms\x18\x02 \x01(\x03R\aclockMs\x122\n" +
 	"\x06queues\x18\x03 \x03(\v2\x1a.wharf.raft.v1.QueueRecordR\x06queues\x122\n" +
 	"\x06shards\x18\x04 \x03(\v2\x1a.wharf.raft.v1.ShardRecordR\x06shards\x12=\n" +
-	"\rpending_drops\x18\x05 \x03(\v2\x18.wharf.raft.v1.PlacementR\fpendingDropsB5Z3github.com/wharfmq/wharf/proto/wharf/raft/v1;raftv1b\x06proto3"
+	"\rpending_drops\x18\x05 \x03(\v2\x18.wharf.raft.v1.PlacementR\fpendingDrops\x12/\n" +
+	"\x05nodes\x18\x06 \x03(\v2\x19.wharf.raft.v1.NodeRecordR\x05nodes\x12&\n" +
+	"\x0fnext_replica_id\x18\a \x01(\x04R\rnextReplicaId\x12-\n" +
+	"\x12replication_factor\x18\b \x01(\x05R\x11replicationFactor*W\n" +
+	"\tNodeState\x12\x1a\n" +
+	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11NODE_STATE_ACTIVE\x10\x01\x12\x17\n" +
+	"\x13NODE_STATE_DRAINING\x10\x02B5Z3github.com/wharfmq/wharf/proto/wharf/raft/v1;raftv1b\x06proto3"
 
 var (
 	file_wharf_raft_v1_meta_proto_rawDescOnce sync.Once
@@ -967,46 +1691,69 @@ func file_wharf_raft_v1_meta_proto_rawDescGZIP() []byte {
 	return file_wharf_raft_v1_meta_proto_rawDescData
 }
 
-var file_wharf_raft_v1_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_wharf_raft_v1_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_wharf_raft_v1_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_wharf_raft_v1_meta_proto_goTypes = []any{
-	(*MetaCommand)(nil),     // 0: wharf.raft.v1.MetaCommand
-	(*QueueAttributes)(nil), // 1: wharf.raft.v1.QueueAttributes
-	(*CreateQueue)(nil),     // 2: wharf.raft.v1.CreateQueue
-	(*UpdateQueue)(nil),     // 3: wharf.raft.v1.UpdateQueue
-	(*DeleteQueue)(nil),     // 4: wharf.raft.v1.DeleteQueue
-	(*AckDrops)(nil),        // 5: wharf.raft.v1.AckDrops
-	(*AddShards)(nil),       // 6: wharf.raft.v1.AddShards
-	(*Placement)(nil),       // 7: wharf.raft.v1.Placement
-	(*QueueRecord)(nil),     // 8: wharf.raft.v1.QueueRecord
-	(*ShardRecord)(nil),     // 9: wharf.raft.v1.ShardRecord
-	(*MetaResult)(nil),      // 10: wharf.raft.v1.MetaResult
-	(*MetaState)(nil),       // 11: wharf.raft.v1.MetaState
-	nil,                     // 12: wharf.raft.v1.ShardRecord.ReplicasEntry
-	(*Status)(nil),          // 13: wharf.raft.v1.Status
+	(NodeState)(0),          // 0: wharf.raft.v1.NodeState
+	(*MetaCommand)(nil),     // 1: wharf.raft.v1.MetaCommand
+	(*QueueAttributes)(nil), // 2: wharf.raft.v1.QueueAttributes
+	(*CreateQueue)(nil),     // 3: wharf.raft.v1.CreateQueue
+	(*UpdateQueue)(nil),     // 4: wharf.raft.v1.UpdateQueue
+	(*DeleteQueue)(nil),     // 5: wharf.raft.v1.DeleteQueue
+	(*AckDrops)(nil),        // 6: wharf.raft.v1.AckDrops
+	(*AddShards)(nil),       // 7: wharf.raft.v1.AddShards
+	(*Placement)(nil),       // 8: wharf.raft.v1.Placement
+	(*QueueRecord)(nil),     // 9: wharf.raft.v1.QueueRecord
+	(*ShardRecord)(nil),     // 10: wharf.raft.v1.ShardRecord
+	(*Replica)(nil),         // 11: wharf.raft.v1.Replica
+	(*NodeRecord)(nil),      // 12: wharf.raft.v1.NodeRecord
+	(*InitCluster)(nil),     // 13: wharf.raft.v1.InitCluster
+	(*AddNode)(nil),         // 14: wharf.raft.v1.AddNode
+	(*RemoveNode)(nil),      // 15: wharf.raft.v1.RemoveNode
+	(*ForgetNode)(nil),      // 16: wharf.raft.v1.ForgetNode
+	(*AddReplica)(nil),      // 17: wharf.raft.v1.AddReplica
+	(*RemoveReplica)(nil),   // 18: wharf.raft.v1.RemoveReplica
+	(*MetaResult)(nil),      // 19: wharf.raft.v1.MetaResult
+	(*MetaState)(nil),       // 20: wharf.raft.v1.MetaState
+	nil,                     // 21: wharf.raft.v1.ShardRecord.ReplicasEntry
+	(*Status)(nil),          // 22: wharf.raft.v1.Status
 }
 var file_wharf_raft_v1_meta_proto_depIdxs = []int32{
-	2,  // 0: wharf.raft.v1.MetaCommand.create_queue:type_name -> wharf.raft.v1.CreateQueue
-	3,  // 1: wharf.raft.v1.MetaCommand.update_queue:type_name -> wharf.raft.v1.UpdateQueue
-	4,  // 2: wharf.raft.v1.MetaCommand.delete_queue:type_name -> wharf.raft.v1.DeleteQueue
-	6,  // 3: wharf.raft.v1.MetaCommand.add_shards:type_name -> wharf.raft.v1.AddShards
-	5,  // 4: wharf.raft.v1.MetaCommand.ack_drops:type_name -> wharf.raft.v1.AckDrops
-	1,  // 5: wharf.raft.v1.CreateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
-	1,  // 6: wharf.raft.v1.UpdateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
-	9,  // 7: wharf.raft.v1.AddShards.shards:type_name -> wharf.raft.v1.ShardRecord
-	1,  // 8: wharf.raft.v1.QueueRecord.attributes:type_name -> wharf.raft.v1.QueueAttributes
-	7,  // 9: wharf.raft.v1.QueueRecord.partitions:type_name -> wharf.raft.v1.Placement
-	12, // 10: wharf.raft.v1.ShardRecord.replicas:type_name -> wharf.raft.v1.ShardRecord.ReplicasEntry
-	13, // 11: wharf.raft.v1.MetaResult.status:type_name -> wharf.raft.v1.Status
-	8,  // 12: wharf.raft.v1.MetaResult.queue:type_name -> wharf.raft.v1.QueueRecord
-	7,  // 13: wharf.raft.v1.MetaResult.dropped:type_name -> wharf.raft.v1.Placement
-	8,  // 14: wharf.raft.v1.MetaState.queues:type_name -> wharf.raft.v1.QueueRecord
-	9,  // 15: wharf.raft.v1.MetaState.shards:type_name -> wharf.raft.v1.ShardRecord
-	7,  // 16: wharf.raft.v1.MetaState.pending_drops:type_name -> wharf.raft.v1.Placement
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	3,  // 0: wharf.raft.v1.MetaCommand.create_queue:type_name -> wharf.raft.v1.CreateQueue
+	4,  // 1: wharf.raft.v1.MetaCommand.update_queue:type_name -> wharf.raft.v1.UpdateQueue
+	5,  // 2: wharf.raft.v1.MetaCommand.delete_queue:type_name -> wharf.raft.v1.DeleteQueue
+	7,  // 3: wharf.raft.v1.MetaCommand.add_shards:type_name -> wharf.raft.v1.AddShards
+	6,  // 4: wharf.raft.v1.MetaCommand.ack_drops:type_name -> wharf.raft.v1.AckDrops
+	13, // 5: wharf.raft.v1.MetaCommand.init_cluster:type_name -> wharf.raft.v1.InitCluster
+	14, // 6: wharf.raft.v1.MetaCommand.add_node:type_name -> wharf.raft.v1.AddNode
+	15, // 7: wharf.raft.v1.MetaCommand.remove_node:type_name -> wharf.raft.v1.RemoveNode
+	16, // 8: wharf.raft.v1.MetaCommand.forget_node:type_name -> wharf.raft.v1.ForgetNode
+	17, // 9: wharf.raft.v1.MetaCommand.add_replica:type_name -> wharf.raft.v1.AddReplica
+	18, // 10: wharf.raft.v1.MetaCommand.remove_replica:type_name -> wharf.raft.v1.RemoveReplica
+	2,  // 11: wharf.raft.v1.CreateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
+	2,  // 12: wharf.raft.v1.UpdateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
+	10, // 13: wharf.raft.v1.AddShards.shards:type_name -> wharf.raft.v1.ShardRecord
+	2,  // 14: wharf.raft.v1.QueueRecord.attributes:type_name -> wharf.raft.v1.QueueAttributes
+	8,  // 15: wharf.raft.v1.QueueRecord.partitions:type_name -> wharf.raft.v1.Placement
+	21, // 16: wharf.raft.v1.ShardRecord.replicas:type_name -> wharf.raft.v1.ShardRecord.ReplicasEntry
+	11, // 17: wharf.raft.v1.ShardRecord.replica_set:type_name -> wharf.raft.v1.Replica
+	0,  // 18: wharf.raft.v1.NodeRecord.state:type_name -> wharf.raft.v1.NodeState
+	12, // 19: wharf.raft.v1.InitCluster.nodes:type_name -> wharf.raft.v1.NodeRecord
+	12, // 20: wharf.raft.v1.AddNode.node:type_name -> wharf.raft.v1.NodeRecord
+	22, // 21: wharf.raft.v1.MetaResult.status:type_name -> wharf.raft.v1.Status
+	9,  // 22: wharf.raft.v1.MetaResult.queue:type_name -> wharf.raft.v1.QueueRecord
+	8,  // 23: wharf.raft.v1.MetaResult.dropped:type_name -> wharf.raft.v1.Placement
+	12, // 24: wharf.raft.v1.MetaResult.node:type_name -> wharf.raft.v1.NodeRecord
+	10, // 25: wharf.raft.v1.MetaResult.shard:type_name -> wharf.raft.v1.ShardRecord
+	9,  // 26: wharf.raft.v1.MetaState.queues:type_name -> wharf.raft.v1.QueueRecord
+	10, // 27: wharf.raft.v1.MetaState.shards:type_name -> wharf.raft.v1.ShardRecord
+	8,  // 28: wharf.raft.v1.MetaState.pending_drops:type_name -> wharf.raft.v1.Placement
+	12, // 29: wharf.raft.v1.MetaState.nodes:type_name -> wharf.raft.v1.NodeRecord
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_wharf_raft_v1_meta_proto_init() }
@@ -1021,19 +1768,26 @@ func file_wharf_raft_v1_meta_proto_init() {
 		(*MetaCommand_DeleteQueue)(nil),
 		(*MetaCommand_AddShards)(nil),
 		(*MetaCommand_AckDrops)(nil),
+		(*MetaCommand_InitCluster)(nil),
+		(*MetaCommand_AddNode)(nil),
+		(*MetaCommand_RemoveNode)(nil),
+		(*MetaCommand_ForgetNode)(nil),
+		(*MetaCommand_AddReplica)(nil),
+		(*MetaCommand_RemoveReplica)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wharf_raft_v1_meta_proto_rawDesc), len(file_wharf_raft_v1_meta_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   13,
+			NumEnums:      1,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_wharf_raft_v1_meta_proto_goTypes,
 		DependencyIndexes: file_wharf_raft_v1_meta_proto_depIdxs,
+		EnumInfos:         file_wharf_raft_v1_meta_proto_enumTypes,
 		MessageInfos:      file_wharf_raft_v1_meta_proto_msgTypes,
 	}.Build()
 	File_wharf_raft_v1_meta_proto = out.File
