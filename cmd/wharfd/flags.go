@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 )
 
@@ -16,6 +17,10 @@ type config struct {
 	raftAddr    string
 	nodeID      uint64
 	queueShards int
+	// initialMembers: node id to Raft address, from --initial-members.
+	initialMembers    map[uint64]string
+	join              string
+	replicationFactor int
 	// snapshotEntries: 0 leaves the node's defaults; tests lower it to
 	// force snapshots and log compaction.
 	snapshotEntries uint64
@@ -38,6 +43,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.raftAddr, "raft-addr", "127.0.0.1:7071", "host:port for Raft traffic between nodes")
 	fs.Uint64Var(&c.nodeID, "node-id", 1, "this node's replica id (1 for a single node)")
 	fs.IntVar(&c.queueShards, "queue-shards", 4, "queue shards a new cluster creates")
+	members := fs.String("initial-members", "", `start a new cluster of these nodes: "1=host:raftport,2=host:raftport,3=host:raftport" (this node included)`)
+	fs.StringVar(&c.join, "join", "", "API host:port of a member of a running cluster to join")
+	fs.IntVar(&c.replicationFactor, "replication-factor", 3, "replicas per queue shard in a new cluster (1-5, capped at the number of nodes)")
 	fs.Uint64Var(&c.snapshotEntries, "snapshot-entries", 0, "applied entries between Raft snapshots of a shard (0: the node's defaults)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
@@ -46,6 +54,23 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 
 	var problems []string
+	if *members != "" {
+		m, err := parseMembers(*members)
+		if err != nil {
+			problems = append(problems, err.Error())
+		} else if _, ok := m[c.nodeID]; !ok {
+			problems = append(problems, fmt.Sprintf("--initial-members must include this node (--node-id %d)", c.nodeID))
+		} else if m[c.nodeID] != c.raftAddr {
+			problems = append(problems, fmt.Sprintf("--initial-members gives node %d the Raft address %s, but --raft-addr is %s", c.nodeID, m[c.nodeID], c.raftAddr))
+		}
+		c.initialMembers = m
+	}
+	if *members != "" && c.join != "" {
+		problems = append(problems, "--initial-members and --join exclude each other: start a new cluster or join one")
+	}
+	if c.replicationFactor < 1 || c.replicationFactor > 5 {
+		problems = append(problems, "--replication-factor must be 1 to 5")
+	}
 	if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("unexpected arguments: %q", fs.Args()))
 	}
@@ -91,4 +116,28 @@ func newLogger(w io.Writer, c config) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// maxMembers bounds --initial-members: Wharf clusters have 1 to 7 nodes.
+const maxMembers = 7
+
+// parseMembers parses "1=host:port,2=host:port".
+func parseMembers(s string) (map[uint64]string, error) {
+	m := map[uint64]string{}
+	addrs := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.ParseUint(id, 10, 64)
+		if !ok || err != nil || n == 0 || n > 999 || addr == "" {
+			return nil, fmt.Errorf("--initial-members: %q is not node-id=host:port with an id from 1 to 999", part)
+		}
+		if _, dup := m[n]; dup || addrs[addr] {
+			return nil, fmt.Errorf("--initial-members: node %d or address %s given twice", n, addr)
+		}
+		m[n], addrs[addr] = addr, true
+	}
+	if len(m) > maxMembers {
+		return nil, fmt.Errorf("--initial-members: at most %d nodes, got %d", maxMembers, len(m))
+	}
+	return m, nil
 }

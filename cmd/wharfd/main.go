@@ -83,12 +83,16 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 	logger.Info("starting node", "node_id", cfg.nodeID, "data_dir", dataDir)
 	began := time.Now()
 	n, err := start(ctx, node.Config{
-		NodeID:          cfg.nodeID,
-		DataDir:         dataDir,
-		RaftAddr:        cfg.raftAddr,
-		QueueShards:     cfg.queueShards,
-		SnapshotEntries: cfg.snapshotEntries,
-		Logger:          logger.With("component", "node"),
+		NodeID:            cfg.nodeID,
+		DataDir:           dataDir,
+		RaftAddr:          cfg.raftAddr,
+		APIAddr:           ln.Addr().String(),
+		InitialMembers:    cfg.initialMembers,
+		Join:              cfg.join,
+		ReplicationFactor: cfg.replicationFactor,
+		QueueShards:       cfg.queueShards,
+		SnapshotEntries:   cfg.snapshotEntries,
+		Logger:            logger.With("component", "node"),
 	})
 	if err != nil {
 		logger.Error("cannot start node", "err", err)

@@ -78,6 +78,13 @@ func TestBadFlags(t *testing.T) {
 		{"--node-id", "0"},
 		{"--queue-shards", "0"},
 		{"extra"},
+		{"--initial-members", "1=127.0.0.1:7071,2"},
+		{"--initial-members", "0=127.0.0.1:7071"},
+		{"--initial-members", "2=127.0.0.1:9001,3=127.0.0.1:9002"}, // lacks node 1
+		{"--initial-members", "1=127.0.0.1:9001"},                  // node 1's address is not --raft-addr
+		{"--initial-members", "1=127.0.0.1:7071,2=127.0.0.1:7071"}, // address twice
+		{"--initial-members", "1=127.0.0.1:7071", "--join", "127.0.0.1:8080"},
+		{"--replication-factor", "6"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(context.Background(), args, &stderr, mustNotStart(t)); code != 2 {
@@ -86,6 +93,16 @@ func TestBadFlags(t *testing.T) {
 		if !strings.Contains(stderr.String(), "usage: wharfd") {
 			t.Errorf("%q: no usage in stderr:\n%s", args, stderr.String())
 		}
+	}
+}
+
+func TestParseMembers(t *testing.T) {
+	m, err := parseMembers("1=127.0.0.1:9001, 2=127.0.0.1:9002,3=127.0.0.1:9003")
+	if err != nil || len(m) != 3 || m[2] != "127.0.0.1:9002" {
+		t.Fatalf("got %v, %v", m, err)
+	}
+	if _, err := parseMembers("1=a:1,2=b:1,3=c:1,4=d:1,5=e:1,6=f:1,7=g:1,8=h:1"); err == nil {
+		t.Fatal("8 members accepted")
 	}
 }
 

@@ -24,6 +24,19 @@ type Config struct {
 	NodeID   uint64 // replica id of this node in every shard; 1 for a single node
 	DataDir  string // everything the node stores lives under it
 	RaftAddr string // host:port dragonboat listens on for other nodes
+	// APIAddr is where this node serves the API; other nodes forward
+	// requests to it, so it is registered in the metadata shard.
+	APIAddr string
+	// InitialMembers bootstraps a new cluster: node id to Raft address of
+	// every initial node, this one included. Empty with no Join: a
+	// single-node cluster of this node. Ignored once the node has data.
+	InitialMembers map[uint64]string
+	// Join is the API address of a member of a running cluster, which a
+	// new node asks to register it. Ignored once the node has data.
+	Join string
+	// ReplicationFactor is how many replicas a new cluster gives each
+	// queue shard (1-5, capped at the number of nodes); 0 means 3.
+	ReplicationFactor int
 	// QueueShards is how many queue shards a new single-node cluster creates.
 	QueueShards int
 	Logger      *slog.Logger
