@@ -10,7 +10,7 @@ TEST_TIMEOUT ?= 15m
 GOFILES = $(shell find . -name '*.go' -not -name '*.pb.go' -not -name '*.twirp.go' \
 	-not -path './.git/*' -not -path './bin/*')
 
-.PHONY: build test fmt-check vet proto run fmt clean
+.PHONY: build test fmt-check vet proto run cluster fmt clean
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -32,6 +32,21 @@ proto:
 # Single-node server, data in ./wharf-data. Pass flags with ARGS="...".
 run:
 	$(GO) run ./cmd/wharfd $(ARGS)
+
+# A 3-node cluster on 127.0.0.1, in the foreground; Ctrl-C stops all three.
+# Node N serves the API on 127.0.0.1:70N0 and Raft on 127.0.0.1:70N1
+# (N = 7, 8, 9 for nodes 1, 2, 3); data in ./wharf-cluster/nodeN.
+CLUSTER_MEMBERS = 1=127.0.0.1:7071,2=127.0.0.1:7081,3=127.0.0.1:7091
+cluster: build
+	@mkdir -p wharf-cluster
+	@trap 'kill 0' INT TERM; \
+	for i in 1 2 3; do \
+		p=$$((7060 + 10 * i)); \
+		bin/wharfd --node-id $$i --data-dir wharf-cluster/node$$i \
+			--api-addr 127.0.0.1:$$p --raft-addr 127.0.0.1:$$((p + 1)) \
+			--initial-members $(CLUSTER_MEMBERS) 2>&1 | sed "s/^/node$$i: /" & \
+	done; \
+	wait
 
 fmt:
 	$(GOFMT) -w $(GOFILES)
