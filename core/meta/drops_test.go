@@ -24,7 +24,7 @@ func checkPending(t *testing.T, s *State, want []*raftv1.Placement) {
 
 func TestDeleteQueueAddsPendingDrops(t *testing.T) {
 	s := New()
-	apply(t, s, shardsCmd(1, 2, 3),
+	apply(t, s, initCmd(1, 2),
 		createCmd(10, "old", stdAttrs(), 2), // queue 1, partitions 2 (shard 2) and 3 (shard 3)
 		createCmd(10, "new", stdAttrs(), 1), // queue 4, partition 5 (shard 2)
 	)
@@ -48,7 +48,7 @@ func TestDeleteQueueAddsPendingDrops(t *testing.T) {
 
 func TestAckDrops(t *testing.T) {
 	s := New()
-	apply(t, s, shardsCmd(1, 2, 3), createCmd(10, "q", stdAttrs(), 3), deleteCmd(11, "q")) // partitions 2, 3, 4
+	apply(t, s, initCmd(1, 2), createCmd(10, "q", stdAttrs(), 3), deleteCmd(11, "q")) // partitions 2, 3, 4
 	checkPending(t, s, placements(2, 2, 3, 3, 4, 2))
 
 	// Unknown ids (never pending, or a live queue's partition) are ignored.
@@ -83,7 +83,7 @@ func TestAckDrops(t *testing.T) {
 
 func TestPendingDropsSurviveSnapshot(t *testing.T) {
 	s := New()
-	apply(t, s, shardsCmd(1, 2, 3),
+	apply(t, s, initCmd(1, 2),
 		createCmd(10, "a", stdAttrs(), 2), createCmd(10, "b", stdAttrs(), 1),
 		deleteCmd(11, "b"), deleteCmd(12, "a"), ackCmd(13, 3))
 	want := s.PendingDrops()

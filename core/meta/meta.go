@@ -1,5 +1,6 @@
-// Package meta is the metadata state machine: queues, their attributes, and
-// the placement of queue partitions on queue shards. It is pure: Apply takes
+// Package meta is the metadata state machine: queues, their attributes, the
+// placement of queue partitions on queue shards, and the cluster's desired
+// layout (nodes, and the replicas of every shard). It is pure: Apply takes
 // time only from the command.
 package meta
 
@@ -13,23 +14,31 @@ import (
 )
 
 // State is the whole metadata state, held in memory (it is small: one record
-// per queue and per shard).
+// per queue, per shard and per node).
 //
 // Stored records are never modified once stored: an update stores a new
-// record. That is what makes it safe for Queue and Shards to hand out shared
-// pointers.
+// record. That is what makes it safe for Queue, Shards, Nodes and the like
+// to hand out shared pointers.
 type State struct {
 	nextID uint64
 	clock  int64
+
+	// nodes is sorted by node id.
+	nodes []*raftv1.NodeRecord
+	// nextReplicaID is the next replica id to hand out, in any shard.
+	nextReplicaID uint64
+	// replicationFactor is the replicas per queue shard InitCluster asked.
+	replicationFactor int32
 
 	queues map[string]*raftv1.QueueRecord
 	// names holds the keys of queues in byte order, so that List and Marshal
 	// never depend on map iteration order.
 	names []string
 
-	// shards is sorted by shard id.
+	// shards is sorted by shard id; the metadata shard, once registered,
+	// is the first.
 	shards []*raftv1.ShardRecord
-	// load counts the partitions placed on each shard, for placement.
+	// load counts the partitions placed on each queue shard, for placement.
 	load map[uint64]int
 
 	// pending holds the partitions of deleted queues that their queue
@@ -64,10 +73,20 @@ func (s *State) Apply(cmd *raftv1.MetaCommand) *raftv1.MetaResult {
 		return s.updateQueue(op.UpdateQueue)
 	case *raftv1.MetaCommand_DeleteQueue:
 		return s.deleteQueue(op.DeleteQueue)
-	case *raftv1.MetaCommand_AddShards:
-		return s.addShards(op.AddShards)
 	case *raftv1.MetaCommand_AckDrops:
 		return s.ackDrops(op.AckDrops)
+	case *raftv1.MetaCommand_InitCluster:
+		return s.initCluster(op.InitCluster)
+	case *raftv1.MetaCommand_AddNode:
+		return s.addNode(op.AddNode)
+	case *raftv1.MetaCommand_RemoveNode:
+		return s.removeNode(op.RemoveNode)
+	case *raftv1.MetaCommand_ForgetNode:
+		return s.forgetNode(op.ForgetNode)
+	case *raftv1.MetaCommand_AddReplica:
+		return s.addReplica(op.AddReplica)
+	case *raftv1.MetaCommand_RemoveReplica:
+		return s.removeReplica(op.RemoveReplica)
 	default:
 		return failure(raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "meta command has no operation")
 	}
@@ -96,14 +115,6 @@ func (s *State) List(prefix, after string, limit int) (names []string, more bool
 		names = append(names, s.names[i])
 	}
 	return names, false
-}
-
-// Shards returns the registered queue shards in shard id order. The records
-// are shared: callers must not modify them.
-func (s *State) Shards() []*raftv1.ShardRecord {
-	out := make([]*raftv1.ShardRecord, len(s.shards))
-	copy(out, s.shards)
-	return out
 }
 
 func failure(code raftv1.ErrorCode, format string, args ...any) *raftv1.MetaResult {

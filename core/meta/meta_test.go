@@ -58,15 +58,23 @@ func deleteCmd(now int64, name string) *raftv1.MetaCommand {
 	}}
 }
 
-func shardsCmd(now int64, ids ...uint64) *raftv1.MetaCommand {
-	a := &raftv1.AddShards{}
-	for _, id := range ids {
-		a.Shards = append(a.Shards, &raftv1.ShardRecord{
-			ShardId:  id,
-			Replicas: map[uint64]string{1: fmt.Sprintf("n1:%d", id), 2: fmt.Sprintf("n2:%d", id), 3: fmt.Sprintf("n3:%d", id)},
-		})
+// initCmd initializes a cluster of three nodes (1, 2, 3), replication
+// factor 3, with queue shards 2 to queueShards+1.
+func initCmd(now int64, queueShards int32) *raftv1.MetaCommand {
+	return initClusterCmd(now, queueShards, 3, 1, 2, 3)
+}
+
+func initClusterCmd(now int64, queueShards, rf int32, nodeIDs ...uint64) *raftv1.MetaCommand {
+	c := &raftv1.InitCluster{QueueShards: queueShards, ReplicationFactor: rf}
+	for _, id := range nodeIDs {
+		c.Nodes = append(c.Nodes, nodeRec(id))
 	}
-	return &raftv1.MetaCommand{NowMs: now, Op: &raftv1.MetaCommand_AddShards{AddShards: a}}
+	return &raftv1.MetaCommand{NowMs: now, Op: &raftv1.MetaCommand_InitCluster{InitCluster: c}}
+}
+
+// nodeRec is node id's record as a node would send it: its addresses only.
+func nodeRec(id uint64) *raftv1.NodeRecord {
+	return &raftv1.NodeRecord{NodeId: id, RaftAddr: fmt.Sprintf("n%d:7000", id), ApiAddr: fmt.Sprintf("n%d:8000", id)}
 }
 
 // apply runs setup commands, failing the test if any of them fails.
@@ -103,7 +111,7 @@ func placements(pairs ...uint64) []*raftv1.Placement {
 
 func TestCreateQueue(t *testing.T) {
 	base := []*raftv1.MetaCommand{
-		shardsCmd(1, 2),
+		initCmd(1, 1),
 		createCmd(2, "dlq", stdAttrs(), 1),       // queue 1, partition 2
 		createCmd(3, "dlq.fifo", fifoAttrs(), 1), // queue 3, partition 4
 		createCmd(4, "existing", stdAttrs(), 2),  // queue 5, partitions 6, 7
@@ -118,7 +126,7 @@ func TestCreateQueue(t *testing.T) {
 	}{
 		{
 			name:  "first queue takes ids 1 and 2",
-			setup: []*raftv1.MetaCommand{shardsCmd(1, 2)},
+			setup: []*raftv1.MetaCommand{initCmd(1, 1)},
 			cmd:   createCmd(100, "q", stdAttrs(), 1),
 			want: &raftv1.QueueRecord{Name: "q", QueueId: 1, Attributes: stdAttrs(), CreatedMs: 100, ModifiedMs: 100,
 				Partitions: placements(2, 2)},
@@ -161,7 +169,7 @@ func TestCreateQueue(t *testing.T) {
 		},
 		{
 			name:  "existing queue is found before the shard check",
-			setup: []*raftv1.MetaCommand{shardsCmd(1, 2), createCmd(2, "q", stdAttrs(), 1)},
+			setup: []*raftv1.MetaCommand{initCmd(1, 1), createCmd(2, "q", stdAttrs(), 1)},
 			cmd:   createCmd(100, "q", fifoAttrs(), 1),
 			code:  codeAlreadyExists,
 			msg:   `"q"`,
@@ -259,7 +267,7 @@ func TestCreateQueue(t *testing.T) {
 
 func TestIdempotentCreateTakesNoIDs(t *testing.T) {
 	s := New()
-	apply(t, s, shardsCmd(1, 2), createCmd(2, "q", stdAttrs(), 1))
+	apply(t, s, initCmd(1, 1), createCmd(2, "q", stdAttrs(), 1))
 	for range 3 {
 		apply(t, s, createCmd(3, "q", stdAttrs(), 4))
 	}
@@ -275,7 +283,7 @@ func TestIdempotentCreateTakesNoIDs(t *testing.T) {
 func TestMaxQueues(t *testing.T) {
 	s := New()
 	s.maxQueues = 3
-	apply(t, s, shardsCmd(1, 2),
+	apply(t, s, initCmd(1, 1),
 		createCmd(1, "a", stdAttrs(), 1), createCmd(1, "b", stdAttrs(), 1), createCmd(1, "c", stdAttrs(), 1))
 	checkStatus(t, s.Apply(createCmd(2, "d", stdAttrs(), 1)), codeExhausted, "maximum of 3 queues")
 	// Retrying a create that succeeded still succeeds when full.
@@ -285,7 +293,7 @@ func TestMaxQueues(t *testing.T) {
 
 func TestUpdateQueue(t *testing.T) {
 	base := []*raftv1.MetaCommand{
-		shardsCmd(1, 2),
+		initCmd(1, 1),
 		createCmd(10, "q", stdAttrs(), 1),         // queue 1, partition 2
 		createCmd(10, "q.fifo", fifoAttrs(), 1),   // queue 3, partition 4
 		createCmd(10, "dlq", stdAttrs(), 1),       // queue 5
@@ -381,7 +389,7 @@ func TestUpdateQueue(t *testing.T) {
 
 func TestDeleteQueue(t *testing.T) {
 	s := New()
-	apply(t, s, shardsCmd(1, 2, 3), createCmd(10, "q", stdAttrs(), 2)) // queue 1, partitions 2 and 3
+	apply(t, s, initCmd(1, 2), createCmd(10, "q", stdAttrs(), 2)) // queue 1, partitions 2 and 3
 
 	checkStatus(t, s.Apply(deleteCmd(20, "nope")), codeNotFound, `queue "nope" does not exist`)
 
@@ -410,7 +418,7 @@ func TestDeleteQueue(t *testing.T) {
 
 func TestIDsNeverReused(t *testing.T) {
 	s := New()
-	apply(t, s, shardsCmd(1, 2, 3))
+	apply(t, s, initCmd(1, 2))
 	seen := map[uint64]bool{}
 	for round := range 5 {
 		res := s.Apply(createCmd(int64(round), "q", stdAttrs(), 3))
@@ -445,43 +453,42 @@ func TestPlacement(t *testing.T) {
 	}{
 		{
 			name:  "ties go to the lowest shard id",
-			setup: []*raftv1.MetaCommand{shardsCmd(1, 4, 2, 3)},
+			setup: []*raftv1.MetaCommand{initCmd(1, 3)},
 			cmd:   createCmd(1, "q", stdAttrs(), 1),
 			want:  []uint64{2},
 		},
 		{
 			name:  "one queue's partitions spread over the shards",
-			setup: []*raftv1.MetaCommand{shardsCmd(1, 2, 3, 4)},
+			setup: []*raftv1.MetaCommand{initCmd(1, 3)},
 			cmd:   createCmd(1, "q", stdAttrs(), 5),
 			want:  []uint64{2, 3, 4, 2, 3},
 		},
 		{
 			name: "successive queues fill the emptiest shard",
-			setup: []*raftv1.MetaCommand{shardsCmd(1, 2, 3, 4),
+			setup: []*raftv1.MetaCommand{initCmd(1, 3),
 				createCmd(1, "a", stdAttrs(), 1), createCmd(1, "b", stdAttrs(), 1)},
 			cmd:  createCmd(1, "q", stdAttrs(), 1),
 			want: []uint64{4},
 		},
 		{
-			name: "a shard added later takes partitions until it catches up",
-			setup: []*raftv1.MetaCommand{shardsCmd(1, 2, 3),
-				createCmd(1, "a", stdAttrs(), 4), shardsCmd(2, 4)},
-			cmd:  createCmd(3, "q", stdAttrs(), 4),
-			want: []uint64{4, 4, 2, 3},
-		},
-		{
 			name: "a deleted queue frees its shards",
-			setup: []*raftv1.MetaCommand{shardsCmd(1, 2, 3),
+			setup: []*raftv1.MetaCommand{initCmd(1, 2),
 				createCmd(1, "a", stdAttrs(), 1), createCmd(1, "b", stdAttrs(), 1), deleteCmd(2, "a")},
 			cmd:  createCmd(3, "q", stdAttrs(), 1),
 			want: []uint64{2},
 		},
 		{
-			name: "replacing a shard's replicas keeps its count",
-			setup: []*raftv1.MetaCommand{shardsCmd(1, 2, 3),
-				createCmd(1, "a", stdAttrs(), 1), shardsCmd(2, 2)},
+			name: "changing a shard's replicas keeps its count",
+			setup: []*raftv1.MetaCommand{initClusterCmd(1, 2, 1, 1, 2, 3),
+				createCmd(1, "a", stdAttrs(), 1), addReplicaCmd(2, 2, 2, 1)},
 			cmd:  createCmd(3, "q", stdAttrs(), 1),
 			want: []uint64{3},
+		},
+		{
+			name:  "never on the metadata shard",
+			setup: []*raftv1.MetaCommand{initClusterCmd(1, 1, 1, 1)},
+			cmd:   createCmd(1, "q", stdAttrs(), 4),
+			want:  []uint64{2, 2, 2, 2},
 		},
 	}
 	for _, tt := range tests {
@@ -492,51 +499,6 @@ func TestPlacement(t *testing.T) {
 			checkStatus(t, res, ok, "")
 			if got := shardOf(res.GetQueue()); !slices.Equal(got, tt.want) {
 				t.Fatalf("shards = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestAddShards(t *testing.T) {
-	s := New()
-	apply(t, s, shardsCmd(1, 3, 2))
-	replaced := &raftv1.MetaCommand{NowMs: 2, Op: &raftv1.MetaCommand_AddShards{AddShards: &raftv1.AddShards{
-		Shards: []*raftv1.ShardRecord{{ShardId: 3, Replicas: map[uint64]string{7: "n7:3"}}},
-	}}}
-	apply(t, s, replaced)
-	before, _ := s.Marshal()
-	apply(t, s, replaced) // idempotent
-	after, _ := s.Marshal()
-	if !bytes.Equal(before, after) {
-		t.Fatal("re-applying AddShards changed the state")
-	}
-	got := s.Shards()
-	if len(got) != 2 || got[0].GetShardId() != 2 || got[1].GetShardId() != 3 {
-		t.Fatalf("Shards() = %v, want shards 2 and 3 in order", got)
-	}
-	if r := got[1].GetReplicas(); len(r) != 1 || r[7] != "n7:3" {
-		t.Fatalf("shard 3 replicas = %v, want only 7", r)
-	}
-	// The command's record is copied, not kept.
-	replaced.GetAddShards().GetShards()[0].Replicas[8] = "n8:3"
-	if _, ok := s.Shards()[1].GetReplicas()[8]; ok {
-		t.Fatal("state aliases the command's shard record")
-	}
-
-	for _, tt := range []struct {
-		name string
-		cmd  *raftv1.MetaCommand
-		msg  string
-	}{
-		{"shard 0", shardsCmd(3, 5, 0), "shards[1].shard_id: must not be 0"},
-		{"metadata shard", shardsCmd(3, 1), "shards[0].shard_id: shard 1 is the metadata shard"},
-		{"nil record", &raftv1.MetaCommand{Op: &raftv1.MetaCommand_AddShards{AddShards: &raftv1.AddShards{
-			Shards: []*raftv1.ShardRecord{nil}}}}, "shards[0]: missing"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			checkStatus(t, s.Apply(tt.cmd), codeInvalid, tt.msg)
-			if n := len(s.Shards()); n != 2 {
-				t.Fatalf("a rejected AddShards registered shards: %d", n)
 			}
 		})
 	}
@@ -553,7 +515,7 @@ func TestUnknownCommand(t *testing.T) {
 
 func TestClockIsMonotonic(t *testing.T) {
 	s := New()
-	apply(t, s, shardsCmd(1000, 2), createCmd(2000, "a", stdAttrs(), 1))
+	apply(t, s, initCmd(1000, 1), createCmd(2000, "a", stdAttrs(), 1))
 	// The proposer's clock went backwards: the state keeps its own.
 	res := s.Apply(createCmd(1500, "b", stdAttrs(), 1))
 	checkStatus(t, res, ok, "")
@@ -574,7 +536,7 @@ func TestClockIsMonotonic(t *testing.T) {
 
 func TestList(t *testing.T) {
 	s := New()
-	apply(t, s, shardsCmd(1, 2))
+	apply(t, s, initCmd(1, 1))
 	for _, n := range []string{"b", "a", "ab", "abc", "abd", "b.fifo", "Z", "ac", "abe"} {
 		attrs := stdAttrs()
 		if strings.HasSuffix(n, ".fifo") {
@@ -618,7 +580,7 @@ func TestList(t *testing.T) {
 
 // history is a mixed command sequence for the snapshot tests.
 func history() []*raftv1.MetaCommand {
-	cmds := []*raftv1.MetaCommand{shardsCmd(1, 5, 2, 4, 3)}
+	cmds := []*raftv1.MetaCommand{initCmd(1, 4)}
 	for i := range 20 {
 		cmds = append(cmds, createCmd(int64(10+i), fmt.Sprintf("q%02d", (i*7)%20), stdAttrs(), int32(i%4)))
 	}
@@ -632,8 +594,45 @@ func history() []*raftv1.MetaCommand {
 		deleteCmd(45, "q07"),
 		deleteCmd(46, "q.fifo"),
 		ackCmd(47, 4242), // unknown: ignored
+		// The cluster's layout changes too: a node joins, another drains
+		// and is forgotten, replicas move.
+		addNodeCmd(48, &raftv1.NodeRecord{RaftAddr: "n4:7000", ApiAddr: "n4:8000"}),
+		addNodeCmd(49, &raftv1.NodeRecord{NodeId: 2, RaftAddr: "n2:7000", ApiAddr: "m2:8000"}),
+		addReplicaCmd(50, 3, 4, 1),
+		removeReplicaCmd(51, 3, 1005, 2),
+		removeNodeCmd(52, 3),
+		addReplicaCmd(53, 1, 4, 1),
+		removeReplicaCmd(54, 1, 3, 2),
+		addReplicaCmd(55, 2, 4, 1),
+		removeReplicaCmd(56, 2, 1002, 2),
+		addReplicaCmd(57, 4, 4, 1),
+		removeReplicaCmd(58, 4, 1008, 2),
+		addReplicaCmd(59, 5, 4, 1),
+		removeReplicaCmd(60, 5, 1011, 2),
+		forgetNodeCmd(61, 3),
+		addReplicaCmd(62, 5, 3, 3), // fails: node 3 is gone
 	)
 	return cmds
+}
+
+// TestHistoryLayout checks where history leaves the cluster, so that the
+// snapshot tests cover a layout that changed after InitCluster.
+func TestHistoryLayout(t *testing.T) {
+	s := New()
+	for i, c := range history() {
+		res := s.Apply(c)
+		if code := res.GetStatus().GetCode(); code != ok && i < len(history())-1 && c.GetCreateQueue().GetName() != "bad" {
+			t.Fatalf("command %d (%v): %v", i, c, res.GetStatus())
+		}
+	}
+	if len(s.Nodes()) != 3 || s.Node(3) != nil || s.Node(4) == nil || s.Node(2).GetApiAddr() != "m2:8000" {
+		t.Fatalf("nodes = %v", s.Nodes())
+	}
+	for _, sh := range s.AllShards() {
+		if r := replicaOn(sh, 4); r == nil || r.GetInitial() {
+			t.Fatalf("shard %d has no added replica on node 4: %v", sh.GetShardId(), sh)
+		}
+	}
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {
@@ -658,7 +657,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	// The restored state must also behave the same: same ids, same
 	// placement, same clock.
-	next := []*raftv1.MetaCommand{createCmd(1, "new", stdAttrs(), 5), deleteCmd(2, "q10"), createCmd(3, "q10", stdAttrs(), 3)}
+	next := []*raftv1.MetaCommand{createCmd(1, "new", stdAttrs(), 5), deleteCmd(2, "q10"), createCmd(3, "q10", stdAttrs(), 3),
+		addNodeCmd(4, &raftv1.NodeRecord{RaftAddr: "n5:7000"}), addReplicaCmd(5, 2, 5, 3), removeNodeCmd(6, 1)}
 	for _, c := range next {
 		a, b := s.Apply(c), r.Apply(c)
 		if !proto.Equal(a, b) {
@@ -681,7 +681,7 @@ func TestSnapshotOfEmptyState(t *testing.T) {
 	if err := r.Unmarshal(data); err != nil {
 		t.Fatal(err)
 	}
-	apply(t, r, shardsCmd(1, 2), createCmd(1, "q", stdAttrs(), 1))
+	apply(t, r, initCmd(1, 1), createCmd(1, "q", stdAttrs(), 1))
 	if id := r.Queue("q").GetQueueId(); id != 1 {
 		t.Fatalf("first queue id after restoring an empty state = %d, want 1", id)
 	}
@@ -691,6 +691,8 @@ func TestUnmarshalRejectsBadSnapshots(t *testing.T) {
 	dup, _ := proto.Marshal(&raftv1.MetaState{NextId: 3, Queues: []*raftv1.QueueRecord{{Name: "a"}, {Name: "a"}}})
 	dupDrop, _ := proto.Marshal(&raftv1.MetaState{NextId: 9, PendingDrops: placements(4, 2, 5, 2, 4, 3)})
 	zero, _ := proto.Marshal(&raftv1.MetaState{})
+	dupNode, _ := proto.Marshal(&raftv1.MetaState{NextId: 3, Nodes: []*raftv1.NodeRecord{{NodeId: 2}, {NodeId: 1}, {NodeId: 2}}})
+	dupShard, _ := proto.Marshal(&raftv1.MetaState{NextId: 3, Shards: []*raftv1.ShardRecord{{ShardId: 2}, {ShardId: 2}}})
 	for _, tt := range []struct {
 		name string
 		data []byte
@@ -699,10 +701,12 @@ func TestUnmarshalRejectsBadSnapshots(t *testing.T) {
 		{"duplicate queue", dup},
 		{"duplicate pending drop", dupDrop},
 		{"next_id 0", zero},
+		{"duplicate node", dupNode},
+		{"duplicate shard", dupShard},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := New()
-			apply(t, s, shardsCmd(1, 2), createCmd(1, "q", stdAttrs(), 1))
+			apply(t, s, initCmd(1, 1), createCmd(1, "q", stdAttrs(), 1))
 			before, _ := s.Marshal()
 			if err := s.Unmarshal(tt.data); err == nil {
 				t.Fatal("Unmarshal succeeded")

@@ -49,7 +49,7 @@ func (s *State) createQueue(c *raftv1.CreateQueue) *raftv1.MetaResult {
 	if len(s.queues) >= s.maxQueues {
 		return failure(codeExhausted, "the cluster already holds the maximum of %d queues", s.maxQueues)
 	}
-	if len(s.shards) == 0 {
+	if !s.hasQueueShard() {
 		return failure(codePrecondition, "no queue shards are registered")
 	}
 

@@ -1,35 +1,59 @@
 package meta
 
 import (
+	"cmp"
 	"slices"
 
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
-	"google.golang.org/protobuf/proto"
 )
 
-// metaShardID is the metadata shard; it never holds queue partitions.
-const metaShardID = 1
+// Cluster limits and fixed ids.
+const (
+	// MetaShardID is the metadata shard; it never holds queue partitions.
+	MetaShardID = 1
+	// MaxNodes bounds the registered nodes (ACTIVE and DRAINING).
+	MaxNodes = 7
+	// MaxNodeID bounds node ids, so they stay below FirstReplicaID.
+	MaxNodeID = 999
+	// FirstReplicaID is the first replica id handed out. Lower ids are the
+	// metadata shard's initial replicas, numbered like their nodes because
+	// every initial member starts that shard before any record exists.
+	FirstReplicaID = 1000
+	// MaxQueueShards bounds the queue shards InitCluster creates.
+	MaxQueueShards = 256
+	// MaxReplicationFactor bounds the replicas per queue shard.
+	MaxReplicationFactor = 5
+)
 
-func (s *State) addShards(a *raftv1.AddShards) *raftv1.MetaResult {
-	// Check every record before changing anything, so that a bad command
-	// has no effect at all.
-	for i, sh := range a.GetShards() {
-		switch id := sh.GetShardId(); {
-		case sh == nil:
-			return failure(codeInvalid, "shards[%d]: missing", i)
-		case id == 0:
-			return failure(codeInvalid, "shards[%d].shard_id: must not be 0", i)
-		case id == metaShardID:
-			return failure(codeInvalid, "shards[%d].shard_id: shard %d is the metadata shard, not a queue shard", i, id)
-		}
+// Shard returns the shard with the id, the metadata shard included; nil if
+// there is none. The record is shared: callers must not modify it.
+func (s *State) Shard(id uint64) *raftv1.ShardRecord {
+	i, found := slices.BinarySearchFunc(s.shards, id, cmpShardID)
+	if !found {
+		return nil
 	}
-	for _, sh := range a.GetShards() {
-		s.putShard(proto.CloneOf(sh))
-	}
-	return &raftv1.MetaResult{}
+	return s.shards[i]
 }
 
-// putShard registers sh, replacing any shard with the same id. Its partition
+// Shards returns the queue shards (not the metadata shard) in shard id
+// order. The records are shared: callers must not modify them.
+func (s *State) Shards() []*raftv1.ShardRecord {
+	out := make([]*raftv1.ShardRecord, 0, len(s.shards))
+	for _, sh := range s.shards {
+		if sh.GetShardId() != MetaShardID {
+			out = append(out, sh)
+		}
+	}
+	return out
+}
+
+// AllShards returns every shard, the metadata shard first, in shard id
+// order. The records are shared: callers must not modify them.
+func (s *State) AllShards() []*raftv1.ShardRecord {
+	return slices.Clone(s.shards)
+}
+
+// putShard stores sh, replacing any shard with the same id. Its partition
 // count is untouched: replacing a shard changes its replicas, not what it
 // holds.
 func (s *State) putShard(sh *raftv1.ShardRecord) {
@@ -42,25 +66,33 @@ func (s *State) putShard(sh *raftv1.ShardRecord) {
 }
 
 func cmpShardID(sh *raftv1.ShardRecord, id uint64) int {
-	switch {
-	case sh.GetShardId() < id:
-		return -1
-	case sh.GetShardId() > id:
-		return 1
-	}
-	return 0
+	return cmp.Compare(sh.GetShardId(), id)
 }
 
-// place picks the shard for one new partition: the registered shard holding
-// the fewest partitions, the lowest shard id among equals. It counts the
+// hasQueueShard reports whether any queue shard is registered.
+func (s *State) hasQueueShard() bool {
+	for _, sh := range s.shards {
+		if sh.GetShardId() != MetaShardID {
+			return true
+		}
+	}
+	return false
+}
+
+// place picks the shard for one new partition: the queue shard holding the
+// fewest partitions, the lowest shard id among equals. It counts the
 // partition, so that the partitions of one queue spread out too. The caller
-// has checked that a shard is registered.
+// has checked that a queue shard is registered.
 func (s *State) place() uint64 {
-	best := s.shards[0].GetShardId()
-	for _, sh := range s.shards[1:] {
+	var best uint64
+	for _, sh := range s.shards {
+		id := sh.GetShardId()
+		if id == MetaShardID {
+			continue
+		}
 		// s.shards is in id order, so a strict < keeps the lowest id on ties.
-		if s.load[sh.GetShardId()] < s.load[best] {
-			best = sh.GetShardId()
+		if best == 0 || s.load[id] < s.load[best] {
+			best = id
 		}
 	}
 	s.load[best]++

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
@@ -16,12 +17,15 @@ func (s *State) Marshal() ([]byte, error) {
 		Queues:  make([]*raftv1.QueueRecord, 0, len(s.names)),
 		Shards:  s.shards,
 		// Already in partition id order.
-		PendingDrops: s.pending,
+		PendingDrops:      s.pending,
+		Nodes:             s.nodes,
+		NextReplicaId:     s.nextReplicaID,
+		ReplicationFactor: s.replicationFactor,
 	}
 	for _, name := range s.names {
 		st.Queues = append(st.Queues, s.queues[name])
 	}
-	// Deterministic orders the replica maps; the slices are already sorted.
+	// Every slice is kept sorted, so the bytes depend only on the state.
 	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("meta: marshal state: %w", err)
@@ -43,9 +47,22 @@ func (s *State) Unmarshal(data []byte) error {
 	if next.nextID == 0 {
 		return fmt.Errorf("meta: unmarshal state: next_id is 0")
 	}
+	next.nextReplicaID = st.GetNextReplicaId()
+	next.replicationFactor = st.GetReplicationFactor()
 	for _, sh := range st.GetShards() {
+		if next.Shard(sh.GetShardId()) != nil {
+			return fmt.Errorf("meta: unmarshal state: shard %d appears twice", sh.GetShardId())
+		}
 		next.putShard(sh)
 	}
+	nodes := st.GetNodes()
+	slices.SortFunc(nodes, cmpNodes)
+	for i, n := range nodes {
+		if i > 0 && nodes[i-1].GetNodeId() == n.GetNodeId() {
+			return fmt.Errorf("meta: unmarshal state: node %d appears twice", n.GetNodeId())
+		}
+	}
+	next.nodes = nodes
 	// Sorting once and building names directly avoids the quadratic cost of
 	// inserting names one by one.
 	queues := st.GetQueues()

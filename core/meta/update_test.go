@@ -16,7 +16,7 @@ func expectUpdateCmd(now int64, name string, attrs *raftv1.QueueAttributes, queu
 
 func TestUpdateQueuePrecondition(t *testing.T) {
 	s := New()
-	apply(t, s, shardsCmd(1, 2), createCmd(10, "q", stdAttrs(), 1)) // queue 1, modified 10
+	apply(t, s, initCmd(1, 1), createCmd(10, "q", stdAttrs(), 1)) // queue 1, modified 10
 
 	// Two proposers read the same record; the first update wins.
 	first := s.Apply(expectUpdateCmd(20, "q", withVisibility(stdAttrs(), 60), 1, 10))
@@ -51,7 +51,7 @@ func TestUpdateQueuePrecondition(t *testing.T) {
 // every update changes the stamp, even within one millisecond.
 func TestModifiedStrictlyIncreases(t *testing.T) {
 	s := New()
-	apply(t, s, shardsCmd(1, 2), createCmd(100, "q", stdAttrs(), 1))
+	apply(t, s, initCmd(1, 1), createCmd(100, "q", stdAttrs(), 1))
 	prev := s.Queue("q").GetModifiedMs()
 	for i := range 5 {
 		res := s.Apply(updateCmd(100, "q", withVisibility(stdAttrs(), int32(i))))

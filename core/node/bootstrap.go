@@ -98,45 +98,74 @@ func (n *Node) bootstrap(ctx context.Context) error {
 	return nil
 }
 
-// registerQueueShards proposes the new cluster's queue shards to the
-// metadata shard and returns them as registered.
+// registerQueueShards initializes the new single-node cluster in the
+// metadata shard (this node, its queue shards) and returns the queue shards
+// as registered. InitCluster applies once, so a crash before it is read
+// back only repeats it.
 func (n *Node) registerQueueShards(ctx context.Context) ([]*raftv1.ShardRecord, error) {
-	add := &raftv1.AddShards{}
-	for i := range n.cfg.QueueShards {
-		add.Shards = append(add.Shards, &raftv1.ShardRecord{
-			ShardId:  uint64(firstQueueShardID + i),
-			Replicas: map[uint64]string{n.cfg.NodeID: n.cfg.RaftAddr},
-		})
+	initCluster := &raftv1.InitCluster{
+		Nodes:       []*raftv1.NodeRecord{{NodeId: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr}},
+		QueueShards: int32(n.cfg.QueueShards),
+		// A single node holds one replica of each shard whatever the
+		// factor. A cluster grown from it keeps 1, as nothing changes
+		// the factor after InitCluster yet.
+		ReplicationFactor: 1,
 	}
-	res, err := n.proposeMeta(ctx, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_AddShards{AddShards: add}})
+	res, err := n.proposeMeta(ctx, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_InitCluster{InitCluster: initCluster}})
 	if err != nil {
-		return nil, fmt.Errorf("register queue shards: %w", err)
+		return nil, fmt.Errorf("initialize the cluster: %w", err)
 	}
 	if err := statusError(res.GetStatus()); err != nil {
-		return nil, fmt.Errorf("register queue shards: %w", err)
+		return nil, fmt.Errorf("initialize the cluster: %w", err)
 	}
 	shards, err := n.readShards(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read queue shards: %w", err)
 	}
 	if len(shards) == 0 {
-		return nil, fmt.Errorf("register queue shards: metadata shard holds none after AddShards")
+		return nil, fmt.Errorf("initialize the cluster: metadata shard holds no queue shards after InitCluster")
 	}
 	return shards, nil
 }
 
-// startQueueShard starts this node's replica of a queue shard. A replica
-// that ran before restarts from its own storage; a new one starts with the
-// members the metadata shard lists.
+// startQueueShard starts this node's replica of a queue shard, with the
+// replica id the metadata shard gave it. A replica that ran before restarts
+// from its own storage; a new initial one starts with the shard's initial
+// members, a new added one joins.
 func (n *Node) startQueueShard(rec *raftv1.ShardRecord) error {
 	id := rec.GetShardId()
-	members := map[uint64]dragonboat.Target{}
-	if !n.nh.HasNodeInfo(id, n.cfg.NodeID) {
-		if _, ok := rec.GetReplicas()[n.cfg.NodeID]; !ok {
-			return fmt.Errorf("start queue shard %d: node %d is not among its replicas %v", id, n.cfg.NodeID, rec.GetReplicas())
+	var mine *raftv1.Replica
+	for _, r := range rec.GetReplicaSet() {
+		if r.GetNodeId() == n.cfg.NodeID {
+			mine = r
 		}
-		for rid, addr := range rec.GetReplicas() {
-			members[rid] = addr
+	}
+	if mine == nil {
+		return fmt.Errorf("start queue shard %d: node %d holds none of its replicas %v", id, n.cfg.NodeID, rec.GetReplicaSet())
+	}
+	// Dragonboat wants a restart with no members and join false, whatever
+	// the first start was.
+	members := map[uint64]dragonboat.Target{}
+	restart := n.nh.HasNodeInfo(id, mine.GetReplicaId())
+	// Before replica ids were allocated, a queue shard's replica was
+	// numbered like its node; such data is not migrated, and starting a
+	// second replica over its directory would corrupt it.
+	if !restart && n.nh.HasNodeInfo(id, n.cfg.NodeID) {
+		return fmt.Errorf("start queue shard %d: %s holds data from an older version (replica %d); it cannot be upgraded",
+			id, n.cfg.DataDir, n.cfg.NodeID)
+	}
+	join := !restart && !mine.GetInitial()
+	if !restart && !join {
+		for _, r := range rec.GetReplicaSet() {
+			if !r.GetInitial() {
+				continue
+			}
+			// The single-node bootstrap knows only its own address;
+			// starting replicas with other nodes needs their records.
+			if r.GetNodeId() != n.cfg.NodeID {
+				return fmt.Errorf("start queue shard %d: initial replica %d is on node %d, not this node", id, r.GetReplicaId(), r.GetNodeId())
+			}
+			members[r.GetReplicaId()] = n.cfg.RaftAddr
 		}
 	}
 	dir := filepath.Join(n.cfg.DataDir, "queue", strconv.FormatUint(id, 10))
@@ -146,7 +175,9 @@ func (n *Node) startQueueShard(rec *raftv1.ShardRecord) error {
 			ShardID: shardID, ReplicaID: replicaID, Dir: dir, Hooks: hooks, Logger: n.log,
 		})
 	}
-	if err := n.nh.StartOnDiskReplica(members, false, create, n.raftConfig(id)); err != nil {
+	cfg := n.raftConfig(id)
+	cfg.ReplicaID = mine.GetReplicaId()
+	if err := n.nh.StartOnDiskReplica(members, join, create, cfg); err != nil {
 		return fmt.Errorf("start queue shard %d: %w", id, err)
 	}
 	return nil
@@ -201,8 +232,14 @@ func (n *Node) hasLeader(shardID uint64) bool {
 }
 
 // leads reports whether this node is the shard's leader; the background
-// loops only work on shards led here, so one node does each job.
+// loops only work on shards led here, so one node does each job. Replica
+// ids differ from the node id in queue shards, so the leader is compared
+// with the replica this node runs.
 func (n *Node) leads(shardID uint64) bool {
 	id, _, ok, err := n.nh.GetLeaderID(shardID)
-	return err == nil && ok && id == n.cfg.NodeID
+	if err != nil || !ok {
+		return false
+	}
+	u, err := n.nh.GetNodeUser(shardID)
+	return err == nil && id == u.ReplicaID()
 }

@@ -87,11 +87,27 @@ func (m *MetaSM) Lookup(q any) (any, error) {
 		return MetaListResult{Names: append([]string(nil), names...), More: more}, nil
 	case MetaShardsQuery:
 		shards := m.state.Shards()
-		out := make([]*raftv1.ShardRecord, len(shards))
-		for i, s := range shards {
-			out[i] = proto.CloneOf(s)
+		if q.IncludeMeta {
+			shards = m.state.AllShards()
 		}
-		return out, nil
+		return cloneAll(shards), nil
+	case MetaShardQuery:
+		sh := m.state.Shard(q.ShardID)
+		if sh == nil {
+			return (*raftv1.ShardRecord)(nil), nil
+		}
+		return proto.CloneOf(sh), nil
+	case MetaNodesQuery:
+		return cloneAll(m.state.Nodes()), nil
+	case MetaNodeQuery:
+		n := m.state.Node(q.NodeID)
+		if n == nil {
+			return (*raftv1.NodeRecord)(nil), nil
+		}
+		return proto.CloneOf(n), nil
+	case MetaClusterQuery:
+		// The state shares its records: the clone makes them the caller's.
+		return proto.CloneOf(m.state.Cluster()), nil
 	case MetaPendingDropsQuery:
 		return pendingDrops(m.state.PendingDrops(), q), nil
 	default:
@@ -99,17 +115,21 @@ func (m *MetaSM) Lookup(q any) (any, error) {
 	}
 }
 
+// cloneAll deep-copies records, so the caller owns them.
+func cloneAll[M proto.Message](recs []M) []M {
+	out := make([]M, len(recs))
+	for i, r := range recs {
+		out[i] = proto.CloneOf(r)
+	}
+	return out
+}
+
 // pendingDrops answers q from the full pending list, which is in partition
 // id order.
 func pendingDrops(all []*raftv1.Placement, q MetaPendingDropsQuery) []*raftv1.Placement {
 	limit := min(max(q.Limit, 1), MaxPendingDropsQuery)
 	i := sort.Search(len(all), func(i int) bool { return all[i].GetPartitionId() > q.After })
-	all = all[i:min(len(all), i+limit)]
-	out := make([]*raftv1.Placement, len(all))
-	for j, pl := range all {
-		out[j] = proto.CloneOf(pl)
-	}
-	return out
+	return cloneAll(all[i:min(len(all), i+limit)])
 }
 
 // SaveSnapshot writes the whole state.

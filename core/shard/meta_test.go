@@ -33,18 +33,19 @@ func createQueueCmd(now int64, name string) []byte {
 	}}})
 }
 
-func addShardsCmd(now int64, ids ...uint64) []byte {
-	as := &raftv1.AddShards{}
-	for _, id := range ids {
-		as.Shards = append(as.Shards, &raftv1.ShardRecord{ShardId: id, Replicas: map[uint64]string{1: "127.0.0.1:1"}})
-	}
-	return mustMarshal(&raftv1.MetaCommand{NowMs: now, Op: &raftv1.MetaCommand_AddShards{AddShards: as}})
+// initClusterCmd initializes a one-node cluster with queue shards 2 to
+// queueShards+1.
+func initClusterCmd(now int64, queueShards int32) []byte {
+	return mustMarshal(&raftv1.MetaCommand{NowMs: now, Op: &raftv1.MetaCommand_InitCluster{InitCluster: &raftv1.InitCluster{
+		Nodes:       []*raftv1.NodeRecord{{NodeId: 1, RaftAddr: "127.0.0.1:1"}},
+		QueueShards: queueShards, ReplicationFactor: 1,
+	}}})
 }
 
 func TestMetaSMUpdateLookupSnapshot(t *testing.T) {
 	m := NewMetaSM()
-	if r := metaUpdate(t, m, 1, addShardsCmd(t0, 2, 3)); r.GetStatus().GetCode() != 0 {
-		t.Fatalf("add shards: %v", r)
+	if r := metaUpdate(t, m, 1, initClusterCmd(t0, 2)); r.GetStatus().GetCode() != 0 {
+		t.Fatalf("init cluster: %v", r)
 	}
 	for i := 0; i < 5; i++ {
 		r := metaUpdate(t, m, uint64(2+i), createQueueCmd(t0+int64(i), fmt.Sprintf("q%d", i)))
@@ -114,7 +115,7 @@ func TestMetaSMUpdateLookupSnapshot(t *testing.T) {
 
 func TestMetaSMPendingDrops(t *testing.T) {
 	m := NewMetaSM()
-	metaUpdate(t, m, 1, addShardsCmd(t0, 2, 3))
+	metaUpdate(t, m, 1, initClusterCmd(t0, 2))
 	for i := range 3 {
 		if r := metaUpdate(t, m, uint64(2+i), createQueueCmd(t0, fmt.Sprintf("q%d", i))); r.GetStatus().GetCode() != 0 {
 			t.Fatalf("create q%d: %v", i, r)
@@ -168,5 +169,70 @@ func TestMetaSMPendingDrops(t *testing.T) {
 	}
 	if got := ids(MetaPendingDropsQuery{Limit: 10}); got != "[6]" {
 		t.Fatalf("after ack: %s", got)
+	}
+}
+
+func TestMetaSMClusterLookups(t *testing.T) {
+	m := NewMetaSM()
+	lookup := func(q any) any {
+		t.Helper()
+		v, err := m.Lookup(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := lookup(MetaClusterQuery{}).(*raftv1.MetaState); len(v.GetNodes()) != 0 || len(v.GetShards()) != 0 {
+		t.Fatalf("cluster before InitCluster = %v", v)
+	}
+	metaUpdate(t, m, 1, initClusterCmd(t0, 2))
+	addNode := mustMarshal(&raftv1.MetaCommand{NowMs: t0, Op: &raftv1.MetaCommand_AddNode{AddNode: &raftv1.AddNode{
+		Node: &raftv1.NodeRecord{RaftAddr: "127.0.0.1:2", ApiAddr: "127.0.0.1:3"},
+	}}})
+	if r := metaUpdate(t, m, 2, addNode); r.GetNode().GetNodeId() != 2 {
+		t.Fatalf("add node: %v", r)
+	}
+
+	shards := lookup(MetaShardsQuery{IncludeMeta: true}).([]*raftv1.ShardRecord)
+	if len(shards) != 3 || shards[0].GetShardId() != 1 || shards[1].GetShardId() != 2 {
+		t.Fatalf("all shards = %v", shards)
+	}
+	if got := lookup(MetaShardsQuery{}).([]*raftv1.ShardRecord); len(got) != 2 || got[0].GetShardId() != 2 {
+		t.Fatalf("queue shards = %v", got)
+	}
+	sh := lookup(MetaShardQuery{ShardID: 1}).(*raftv1.ShardRecord)
+	if len(sh.GetReplicaSet()) != 1 || sh.GetReplicaSet()[0].GetReplicaId() != 1 {
+		t.Fatalf("metadata shard = %v", sh)
+	}
+	if sh := lookup(MetaShardQuery{ShardID: 9}).(*raftv1.ShardRecord); sh != nil {
+		t.Fatalf("missing shard = %v", sh)
+	}
+	nodes := lookup(MetaNodesQuery{}).([]*raftv1.NodeRecord)
+	if len(nodes) != 2 || nodes[0].GetNodeId() != 1 || nodes[1].GetApiAddr() != "127.0.0.1:3" {
+		t.Fatalf("nodes = %v", nodes)
+	}
+	if n := lookup(MetaNodeQuery{NodeID: 2}).(*raftv1.NodeRecord); n.GetRaftAddr() != "127.0.0.1:2" {
+		t.Fatalf("node 2 = %v", n)
+	}
+	if n := lookup(MetaNodeQuery{NodeID: 9}).(*raftv1.NodeRecord); n != nil {
+		t.Fatalf("missing node = %v", n)
+	}
+	c := lookup(MetaClusterQuery{}).(*raftv1.MetaState)
+	if len(c.GetNodes()) != 2 || len(c.GetShards()) != 3 || c.GetReplicationFactor() != 1 || c.GetNextReplicaId() != 1002 {
+		t.Fatalf("cluster = %v", c)
+	}
+
+	// Every answer is a copy: changing it does not change the state.
+	shards[0].ReplicaSet[0].NodeId = 7
+	sh.Version = 99
+	nodes[0].RaftAddr = "changed"
+	c.Nodes[1].ApiAddr = "changed"
+	c.Shards[2].ReplicaSet = nil
+	if sh := lookup(MetaShardQuery{ShardID: 1}).(*raftv1.ShardRecord); sh.GetVersion() != 1 || sh.GetReplicaSet()[0].GetNodeId() != 1 {
+		t.Fatalf("lookup handed out the stored shard: %v", sh)
+	}
+	if got := lookup(MetaClusterQuery{}).(*raftv1.MetaState); got.GetNodes()[0].GetRaftAddr() != "127.0.0.1:1" ||
+		got.GetNodes()[1].GetApiAddr() != "127.0.0.1:3" || len(got.GetShards()[2].GetReplicaSet()) != 1 {
+		t.Fatalf("lookup handed out stored records: %v", got)
 	}
 }

@@ -63,6 +63,31 @@ type MetaListResult struct {
 	More  bool
 }
 
-// MetaShardsQuery asks for the registered queue shards in shard id order:
-// []*raftv1.ShardRecord.
-type MetaShardsQuery struct{}
+// MetaShardsQuery asks for the registered shards in shard id order:
+// []*raftv1.ShardRecord. The queue shards only, unless IncludeMeta.
+type MetaShardsQuery struct {
+	// IncludeMeta adds the metadata shard's record (shard 1, first).
+	IncludeMeta bool
+}
+
+// MetaShardQuery asks for one shard, the metadata shard included:
+// *raftv1.ShardRecord, nil when there is no such shard.
+type MetaShardQuery struct {
+	ShardID uint64
+}
+
+// MetaNodesQuery asks for the registered nodes in node id order:
+// []*raftv1.NodeRecord.
+type MetaNodesQuery struct{}
+
+// MetaNodeQuery asks for one node: *raftv1.NodeRecord, nil when there is no
+// such node.
+type MetaNodeQuery struct {
+	NodeID uint64
+}
+
+// MetaClusterQuery asks for the cluster's layout, the input of
+// core/placement: *raftv1.MetaState holding the nodes, every shard, the
+// replica id counter, the replication factor and the clock, but no queues
+// and no pending drops.
+type MetaClusterQuery struct{}

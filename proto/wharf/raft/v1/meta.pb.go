@@ -80,7 +80,6 @@ type MetaCommand struct {
 	//	*MetaCommand_CreateQueue
 	//	*MetaCommand_UpdateQueue
 	//	*MetaCommand_DeleteQueue
-	//	*MetaCommand_AddShards
 	//	*MetaCommand_AckDrops
 	//	*MetaCommand_InitCluster
 	//	*MetaCommand_AddNode
@@ -159,15 +158,6 @@ func (x *MetaCommand) GetDeleteQueue() *DeleteQueue {
 	if x != nil {
 		if x, ok := x.Op.(*MetaCommand_DeleteQueue); ok {
 			return x.DeleteQueue
-		}
-	}
-	return nil
-}
-
-func (x *MetaCommand) GetAddShards() *AddShards {
-	if x != nil {
-		if x, ok := x.Op.(*MetaCommand_AddShards); ok {
-			return x.AddShards
 		}
 	}
 	return nil
@@ -252,10 +242,6 @@ type MetaCommand_DeleteQueue struct {
 	DeleteQueue *DeleteQueue `protobuf:"bytes,4,opt,name=delete_queue,json=deleteQueue,proto3,oneof"`
 }
 
-type MetaCommand_AddShards struct {
-	AddShards *AddShards `protobuf:"bytes,5,opt,name=add_shards,json=addShards,proto3,oneof"`
-}
-
 type MetaCommand_AckDrops struct {
 	AckDrops *AckDrops `protobuf:"bytes,6,opt,name=ack_drops,json=ackDrops,proto3,oneof"`
 }
@@ -289,8 +275,6 @@ func (*MetaCommand_CreateQueue) isMetaCommand_Op() {}
 func (*MetaCommand_UpdateQueue) isMetaCommand_Op() {}
 
 func (*MetaCommand_DeleteQueue) isMetaCommand_Op() {}
-
-func (*MetaCommand_AddShards) isMetaCommand_Op() {}
 
 func (*MetaCommand_AckDrops) isMetaCommand_Op() {}
 
@@ -645,51 +629,6 @@ func (x *AckDrops) GetPartitionIds() []uint64 {
 	return nil
 }
 
-// AddShards registers queue shards and the nodes that replicate them.
-type AddShards struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Shards        []*ShardRecord         `protobuf:"bytes,1,rep,name=shards,proto3" json:"shards,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *AddShards) Reset() {
-	*x = AddShards{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *AddShards) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*AddShards) ProtoMessage() {}
-
-func (x *AddShards) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use AddShards.ProtoReflect.Descriptor instead.
-func (*AddShards) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *AddShards) GetShards() []*ShardRecord {
-	if x != nil {
-		return x.Shards
-	}
-	return nil
-}
-
 type Placement struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PartitionId   uint64                 `protobuf:"varint,1,opt,name=partition_id,json=partitionId,proto3" json:"partition_id,omitempty"`
@@ -700,7 +639,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[7]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -712,7 +651,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[7]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -725,7 +664,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{7}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Placement) GetPartitionId() uint64 {
@@ -756,7 +695,7 @@ type QueueRecord struct {
 
 func (x *QueueRecord) Reset() {
 	*x = QueueRecord{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[8]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +707,7 @@ func (x *QueueRecord) String() string {
 func (*QueueRecord) ProtoMessage() {}
 
 func (x *QueueRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[8]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +720,7 @@ func (x *QueueRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueRecord.ProtoReflect.Descriptor instead.
 func (*QueueRecord) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{8}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *QueueRecord) GetName() string {
@@ -829,14 +768,11 @@ func (x *QueueRecord) GetPartitions() []*Placement {
 type ShardRecord struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	ShardId uint64                 `protobuf:"varint,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	// Deprecated by replica_set; kept so old snapshots still load. Replica id
-	// to Raft address.
-	Replicas map[uint64]string `protobuf:"bytes,2,rep,name=replicas,proto3" json:"replicas,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// The desired replicas. The shard's leader converges the Raft membership
-	// to this set.
+	// The desired replicas, in replica id order, at most one per node. The
+	// shard's leader converges the Raft membership to this set.
 	ReplicaSet []*Replica `protobuf:"bytes,3,rep,name=replica_set,json=replicaSet,proto3" json:"replica_set,omitempty"`
-	// Bumped by every change of replica_set; AddReplica and RemoveReplica
-	// carry the version they were planned against.
+	// Starts at 1 and is bumped by every change of replica_set; AddReplica
+	// and RemoveReplica carry the version they were planned against.
 	Version       uint64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -844,7 +780,7 @@ type ShardRecord struct {
 
 func (x *ShardRecord) Reset() {
 	*x = ShardRecord{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[9]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +792,7 @@ func (x *ShardRecord) String() string {
 func (*ShardRecord) ProtoMessage() {}
 
 func (x *ShardRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[9]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +805,7 @@ func (x *ShardRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardRecord.ProtoReflect.Descriptor instead.
 func (*ShardRecord) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{9}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ShardRecord) GetShardId() uint64 {
@@ -877,13 +813,6 @@ func (x *ShardRecord) GetShardId() uint64 {
 		return x.ShardId
 	}
 	return 0
-}
-
-func (x *ShardRecord) GetReplicas() map[uint64]string {
-	if x != nil {
-		return x.Replicas
-	}
-	return nil
 }
 
 func (x *ShardRecord) GetReplicaSet() []*Replica {
@@ -916,7 +845,7 @@ type Replica struct {
 
 func (x *Replica) Reset() {
 	*x = Replica{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[10]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +857,7 @@ func (x *Replica) String() string {
 func (*Replica) ProtoMessage() {}
 
 func (x *Replica) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[10]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +870,7 @@ func (x *Replica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replica.ProtoReflect.Descriptor instead.
 func (*Replica) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{10}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Replica) GetReplicaId() uint64 {
@@ -978,7 +907,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[11]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +919,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[11]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +932,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{11}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NodeRecord) GetNodeId() uint64 {
@@ -1056,7 +985,7 @@ type InitCluster struct {
 
 func (x *InitCluster) Reset() {
 	*x = InitCluster{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[12]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +997,7 @@ func (x *InitCluster) String() string {
 func (*InitCluster) ProtoMessage() {}
 
 func (x *InitCluster) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[12]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1010,7 @@ func (x *InitCluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitCluster.ProtoReflect.Descriptor instead.
 func (*InitCluster) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{12}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *InitCluster) GetNodes() []*NodeRecord {
@@ -1106,7 +1035,8 @@ func (x *InitCluster) GetReplicationFactor() int32 {
 }
 
 // AddNode registers a node, or updates the addresses of a registered one.
-// node_id 0 asks for a new id.
+// node_id 0 asks for a new id, unless a node with the same raft_addr is
+// registered: then that node is returned, so a retried join registers once.
 type AddNode struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          *NodeRecord            `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -1116,7 +1046,7 @@ type AddNode struct {
 
 func (x *AddNode) Reset() {
 	*x = AddNode{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[13]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1058,7 @@ func (x *AddNode) String() string {
 func (*AddNode) ProtoMessage() {}
 
 func (x *AddNode) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[13]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1071,7 @@ func (x *AddNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddNode.ProtoReflect.Descriptor instead.
 func (*AddNode) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{13}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AddNode) GetNode() *NodeRecord {
@@ -1161,7 +1091,7 @@ type RemoveNode struct {
 
 func (x *RemoveNode) Reset() {
 	*x = RemoveNode{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[14]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1103,7 @@ func (x *RemoveNode) String() string {
 func (*RemoveNode) ProtoMessage() {}
 
 func (x *RemoveNode) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[14]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1116,7 @@ func (x *RemoveNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNode.ProtoReflect.Descriptor instead.
 func (*RemoveNode) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{14}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RemoveNode) GetNodeId() uint64 {
@@ -1206,7 +1136,7 @@ type ForgetNode struct {
 
 func (x *ForgetNode) Reset() {
 	*x = ForgetNode{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[15]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +1148,7 @@ func (x *ForgetNode) String() string {
 func (*ForgetNode) ProtoMessage() {}
 
 func (x *ForgetNode) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[15]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +1161,7 @@ func (x *ForgetNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetNode.ProtoReflect.Descriptor instead.
 func (*ForgetNode) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{15}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ForgetNode) GetNodeId() uint64 {
@@ -1241,6 +1171,8 @@ func (x *ForgetNode) GetNodeId() uint64 {
 	return 0
 }
 
+// AddReplica adds a replica of the shard on the node, with a new replica id.
+// It fails unless the shard's version is expected_version.
 type AddReplica struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	ShardId         uint64                 `protobuf:"varint,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
@@ -1252,7 +1184,7 @@ type AddReplica struct {
 
 func (x *AddReplica) Reset() {
 	*x = AddReplica{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[16]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1196,7 @@ func (x *AddReplica) String() string {
 func (*AddReplica) ProtoMessage() {}
 
 func (x *AddReplica) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[16]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1209,7 @@ func (x *AddReplica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddReplica.ProtoReflect.Descriptor instead.
 func (*AddReplica) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{16}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AddReplica) GetShardId() uint64 {
@@ -1301,6 +1233,8 @@ func (x *AddReplica) GetExpectedVersion() uint64 {
 	return 0
 }
 
+// RemoveReplica removes a replica from the shard's desired set; never the
+// last one. It fails unless the shard's version is expected_version.
 type RemoveReplica struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	ShardId         uint64                 `protobuf:"varint,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
@@ -1312,7 +1246,7 @@ type RemoveReplica struct {
 
 func (x *RemoveReplica) Reset() {
 	*x = RemoveReplica{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[17]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1258,7 @@ func (x *RemoveReplica) String() string {
 func (*RemoveReplica) ProtoMessage() {}
 
 func (x *RemoveReplica) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[17]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1271,7 @@ func (x *RemoveReplica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveReplica.ProtoReflect.Descriptor instead.
 func (*RemoveReplica) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{17}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RemoveReplica) GetShardId() uint64 {
@@ -1377,7 +1311,7 @@ type MetaResult struct {
 
 func (x *MetaResult) Reset() {
 	*x = MetaResult{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[18]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1323,7 @@ func (x *MetaResult) String() string {
 func (*MetaResult) ProtoMessage() {}
 
 func (x *MetaResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[18]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1336,7 @@ func (x *MetaResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaResult.ProtoReflect.Descriptor instead.
 func (*MetaResult) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{18}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MetaResult) GetStatus() *Status {
@@ -1450,17 +1384,22 @@ type MetaState struct {
 	// Partitions of deleted queues not yet dropped from their queue shards,
 	// in partition id order. Keeping them here (not in a node's memory) means
 	// a crash between the delete and the drop cannot leak their data.
-	PendingDrops      []*Placement  `protobuf:"bytes,5,rep,name=pending_drops,json=pendingDrops,proto3" json:"pending_drops,omitempty"`
-	Nodes             []*NodeRecord `protobuf:"bytes,6,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	NextReplicaId     uint64        `protobuf:"varint,7,opt,name=next_replica_id,json=nextReplicaId,proto3" json:"next_replica_id,omitempty"`
-	ReplicationFactor int32         `protobuf:"varint,8,opt,name=replication_factor,json=replicationFactor,proto3" json:"replication_factor,omitempty"`
+	PendingDrops []*Placement `protobuf:"bytes,5,rep,name=pending_drops,json=pendingDrops,proto3" json:"pending_drops,omitempty"`
+	// In node id order.
+	Nodes []*NodeRecord `protobuf:"bytes,6,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// The next replica id AddReplica and InitCluster hand out, shared by all
+	// shards; at least 1000, above every node id (the metadata shard's
+	// initial replica ids are the node ids).
+	NextReplicaId uint64 `protobuf:"varint,7,opt,name=next_replica_id,json=nextReplicaId,proto3" json:"next_replica_id,omitempty"`
+	// Replicas per queue shard, set by InitCluster.
+	ReplicationFactor int32 `protobuf:"varint,8,opt,name=replication_factor,json=replicationFactor,proto3" json:"replication_factor,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
 
 func (x *MetaState) Reset() {
 	*x = MetaState{}
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[19]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1411,7 @@ func (x *MetaState) String() string {
 func (*MetaState) ProtoMessage() {}
 
 func (x *MetaState) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_meta_proto_msgTypes[19]
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1424,7 @@ func (x *MetaState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaState.ProtoReflect.Descriptor instead.
 func (*MetaState) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{19}
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MetaState) GetNextId() uint64 {
@@ -1548,14 +1487,12 @@ var File_wharf_raft_v1_meta_proto protoreflect.FileDescriptor
 
 const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"\n" +
-	"\x18wharf/raft/v1/meta.proto\x12\rwharf.raft.v1\x1a\x19wharf/raft/v1/queue.proto\"\xd7\x05\n" +
+	"\x18wharf/raft/v1/meta.proto\x12\rwharf.raft.v1\x1a\x19wharf/raft/v1/queue.proto\"\xae\x05\n" +
 	"\vMetaCommand\x12\x15\n" +
 	"\x06now_ms\x18\x01 \x01(\x03R\x05nowMs\x12?\n" +
 	"\fcreate_queue\x18\x02 \x01(\v2\x1a.wharf.raft.v1.CreateQueueH\x00R\vcreateQueue\x12?\n" +
 	"\fupdate_queue\x18\x03 \x01(\v2\x1a.wharf.raft.v1.UpdateQueueH\x00R\vupdateQueue\x12?\n" +
-	"\fdelete_queue\x18\x04 \x01(\v2\x1a.wharf.raft.v1.DeleteQueueH\x00R\vdeleteQueue\x129\n" +
-	"\n" +
-	"add_shards\x18\x05 \x01(\v2\x18.wharf.raft.v1.AddShardsH\x00R\taddShards\x126\n" +
+	"\fdelete_queue\x18\x04 \x01(\v2\x1a.wharf.raft.v1.DeleteQueueH\x00R\vdeleteQueue\x126\n" +
 	"\tack_drops\x18\x06 \x01(\v2\x17.wharf.raft.v1.AckDropsH\x00R\backDrops\x12?\n" +
 	"\finit_cluster\x18\a \x01(\v2\x1a.wharf.raft.v1.InitClusterH\x00R\vinitCluster\x123\n" +
 	"\badd_node\x18\b \x01(\v2\x16.wharf.raft.v1.AddNodeH\x00R\aaddNode\x12<\n" +
@@ -1567,7 +1504,8 @@ const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"\vadd_replica\x18\v \x01(\v2\x19.wharf.raft.v1.AddReplicaH\x00R\n" +
 	"addReplica\x12E\n" +
 	"\x0eremove_replica\x18\f \x01(\v2\x1c.wharf.raft.v1.RemoveReplicaH\x00R\rremoveReplicaB\x04\n" +
-	"\x02op\"\xcb\x03\n" +
+	"\x02opJ\x04\b\x05\x10\x06R\n" +
+	"add_shards\"\xcb\x03\n" +
 	"\x0fQueueAttributes\x12\x12\n" +
 	"\x04fifo\x18\x01 \x01(\bR\x04fifo\x12>\n" +
 	"\x1bcontent_based_deduplication\x18\x02 \x01(\bR\x19contentBasedDeduplication\x12<\n" +
@@ -1596,9 +1534,7 @@ const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"\vDeleteQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"/\n" +
 	"\bAckDrops\x12#\n" +
-	"\rpartition_ids\x18\x01 \x03(\x04R\fpartitionIds\"?\n" +
-	"\tAddShards\x122\n" +
-	"\x06shards\x18\x01 \x03(\v2\x1a.wharf.raft.v1.ShardRecordR\x06shards\"I\n" +
+	"\rpartition_ids\x18\x01 \x03(\x04R\fpartitionIds\"I\n" +
 	"\tPlacement\x12!\n" +
 	"\fpartition_id\x18\x01 \x01(\x04R\vpartitionId\x12\x19\n" +
 	"\bshard_id\x18\x02 \x01(\x04R\ashardId\"\xf6\x01\n" +
@@ -1614,16 +1550,12 @@ const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"modifiedMs\x128\n" +
 	"\n" +
 	"partitions\x18\x06 \x03(\v2\x18.wharf.raft.v1.PlacementR\n" +
-	"partitions\"\xfe\x01\n" +
+	"partitions\"\x8b\x01\n" +
 	"\vShardRecord\x12\x19\n" +
-	"\bshard_id\x18\x01 \x01(\x04R\ashardId\x12D\n" +
-	"\breplicas\x18\x02 \x03(\v2(.wharf.raft.v1.ShardRecord.ReplicasEntryR\breplicas\x127\n" +
+	"\bshard_id\x18\x01 \x01(\x04R\ashardId\x127\n" +
 	"\vreplica_set\x18\x03 \x03(\v2\x16.wharf.raft.v1.ReplicaR\n" +
 	"replicaSet\x12\x18\n" +
-	"\aversion\x18\x04 \x01(\x04R\aversion\x1a;\n" +
-	"\rReplicasEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\x04R\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"[\n" +
+	"\aversion\x18\x04 \x01(\x04R\aversionJ\x04\b\x02\x10\x03R\breplicas\"[\n" +
 	"\aReplica\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\x04R\treplicaId\x12\x17\n" +
@@ -1692,7 +1624,7 @@ func file_wharf_raft_v1_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_wharf_raft_v1_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wharf_raft_v1_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_wharf_raft_v1_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_wharf_raft_v1_meta_proto_goTypes = []any{
 	(NodeState)(0),          // 0: wharf.raft.v1.NodeState
 	(*MetaCommand)(nil),     // 1: wharf.raft.v1.MetaCommand
@@ -1701,59 +1633,54 @@ var file_wharf_raft_v1_meta_proto_goTypes = []any{
 	(*UpdateQueue)(nil),     // 4: wharf.raft.v1.UpdateQueue
 	(*DeleteQueue)(nil),     // 5: wharf.raft.v1.DeleteQueue
 	(*AckDrops)(nil),        // 6: wharf.raft.v1.AckDrops
-	(*AddShards)(nil),       // 7: wharf.raft.v1.AddShards
-	(*Placement)(nil),       // 8: wharf.raft.v1.Placement
-	(*QueueRecord)(nil),     // 9: wharf.raft.v1.QueueRecord
-	(*ShardRecord)(nil),     // 10: wharf.raft.v1.ShardRecord
-	(*Replica)(nil),         // 11: wharf.raft.v1.Replica
-	(*NodeRecord)(nil),      // 12: wharf.raft.v1.NodeRecord
-	(*InitCluster)(nil),     // 13: wharf.raft.v1.InitCluster
-	(*AddNode)(nil),         // 14: wharf.raft.v1.AddNode
-	(*RemoveNode)(nil),      // 15: wharf.raft.v1.RemoveNode
-	(*ForgetNode)(nil),      // 16: wharf.raft.v1.ForgetNode
-	(*AddReplica)(nil),      // 17: wharf.raft.v1.AddReplica
-	(*RemoveReplica)(nil),   // 18: wharf.raft.v1.RemoveReplica
-	(*MetaResult)(nil),      // 19: wharf.raft.v1.MetaResult
-	(*MetaState)(nil),       // 20: wharf.raft.v1.MetaState
-	nil,                     // 21: wharf.raft.v1.ShardRecord.ReplicasEntry
-	(*Status)(nil),          // 22: wharf.raft.v1.Status
+	(*Placement)(nil),       // 7: wharf.raft.v1.Placement
+	(*QueueRecord)(nil),     // 8: wharf.raft.v1.QueueRecord
+	(*ShardRecord)(nil),     // 9: wharf.raft.v1.ShardRecord
+	(*Replica)(nil),         // 10: wharf.raft.v1.Replica
+	(*NodeRecord)(nil),      // 11: wharf.raft.v1.NodeRecord
+	(*InitCluster)(nil),     // 12: wharf.raft.v1.InitCluster
+	(*AddNode)(nil),         // 13: wharf.raft.v1.AddNode
+	(*RemoveNode)(nil),      // 14: wharf.raft.v1.RemoveNode
+	(*ForgetNode)(nil),      // 15: wharf.raft.v1.ForgetNode
+	(*AddReplica)(nil),      // 16: wharf.raft.v1.AddReplica
+	(*RemoveReplica)(nil),   // 17: wharf.raft.v1.RemoveReplica
+	(*MetaResult)(nil),      // 18: wharf.raft.v1.MetaResult
+	(*MetaState)(nil),       // 19: wharf.raft.v1.MetaState
+	(*Status)(nil),          // 20: wharf.raft.v1.Status
 }
 var file_wharf_raft_v1_meta_proto_depIdxs = []int32{
 	3,  // 0: wharf.raft.v1.MetaCommand.create_queue:type_name -> wharf.raft.v1.CreateQueue
 	4,  // 1: wharf.raft.v1.MetaCommand.update_queue:type_name -> wharf.raft.v1.UpdateQueue
 	5,  // 2: wharf.raft.v1.MetaCommand.delete_queue:type_name -> wharf.raft.v1.DeleteQueue
-	7,  // 3: wharf.raft.v1.MetaCommand.add_shards:type_name -> wharf.raft.v1.AddShards
-	6,  // 4: wharf.raft.v1.MetaCommand.ack_drops:type_name -> wharf.raft.v1.AckDrops
-	13, // 5: wharf.raft.v1.MetaCommand.init_cluster:type_name -> wharf.raft.v1.InitCluster
-	14, // 6: wharf.raft.v1.MetaCommand.add_node:type_name -> wharf.raft.v1.AddNode
-	15, // 7: wharf.raft.v1.MetaCommand.remove_node:type_name -> wharf.raft.v1.RemoveNode
-	16, // 8: wharf.raft.v1.MetaCommand.forget_node:type_name -> wharf.raft.v1.ForgetNode
-	17, // 9: wharf.raft.v1.MetaCommand.add_replica:type_name -> wharf.raft.v1.AddReplica
-	18, // 10: wharf.raft.v1.MetaCommand.remove_replica:type_name -> wharf.raft.v1.RemoveReplica
-	2,  // 11: wharf.raft.v1.CreateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
-	2,  // 12: wharf.raft.v1.UpdateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
-	10, // 13: wharf.raft.v1.AddShards.shards:type_name -> wharf.raft.v1.ShardRecord
-	2,  // 14: wharf.raft.v1.QueueRecord.attributes:type_name -> wharf.raft.v1.QueueAttributes
-	8,  // 15: wharf.raft.v1.QueueRecord.partitions:type_name -> wharf.raft.v1.Placement
-	21, // 16: wharf.raft.v1.ShardRecord.replicas:type_name -> wharf.raft.v1.ShardRecord.ReplicasEntry
-	11, // 17: wharf.raft.v1.ShardRecord.replica_set:type_name -> wharf.raft.v1.Replica
-	0,  // 18: wharf.raft.v1.NodeRecord.state:type_name -> wharf.raft.v1.NodeState
-	12, // 19: wharf.raft.v1.InitCluster.nodes:type_name -> wharf.raft.v1.NodeRecord
-	12, // 20: wharf.raft.v1.AddNode.node:type_name -> wharf.raft.v1.NodeRecord
-	22, // 21: wharf.raft.v1.MetaResult.status:type_name -> wharf.raft.v1.Status
-	9,  // 22: wharf.raft.v1.MetaResult.queue:type_name -> wharf.raft.v1.QueueRecord
-	8,  // 23: wharf.raft.v1.MetaResult.dropped:type_name -> wharf.raft.v1.Placement
-	12, // 24: wharf.raft.v1.MetaResult.node:type_name -> wharf.raft.v1.NodeRecord
-	10, // 25: wharf.raft.v1.MetaResult.shard:type_name -> wharf.raft.v1.ShardRecord
-	9,  // 26: wharf.raft.v1.MetaState.queues:type_name -> wharf.raft.v1.QueueRecord
-	10, // 27: wharf.raft.v1.MetaState.shards:type_name -> wharf.raft.v1.ShardRecord
-	8,  // 28: wharf.raft.v1.MetaState.pending_drops:type_name -> wharf.raft.v1.Placement
-	12, // 29: wharf.raft.v1.MetaState.nodes:type_name -> wharf.raft.v1.NodeRecord
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	6,  // 3: wharf.raft.v1.MetaCommand.ack_drops:type_name -> wharf.raft.v1.AckDrops
+	12, // 4: wharf.raft.v1.MetaCommand.init_cluster:type_name -> wharf.raft.v1.InitCluster
+	13, // 5: wharf.raft.v1.MetaCommand.add_node:type_name -> wharf.raft.v1.AddNode
+	14, // 6: wharf.raft.v1.MetaCommand.remove_node:type_name -> wharf.raft.v1.RemoveNode
+	15, // 7: wharf.raft.v1.MetaCommand.forget_node:type_name -> wharf.raft.v1.ForgetNode
+	16, // 8: wharf.raft.v1.MetaCommand.add_replica:type_name -> wharf.raft.v1.AddReplica
+	17, // 9: wharf.raft.v1.MetaCommand.remove_replica:type_name -> wharf.raft.v1.RemoveReplica
+	2,  // 10: wharf.raft.v1.CreateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
+	2,  // 11: wharf.raft.v1.UpdateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
+	2,  // 12: wharf.raft.v1.QueueRecord.attributes:type_name -> wharf.raft.v1.QueueAttributes
+	7,  // 13: wharf.raft.v1.QueueRecord.partitions:type_name -> wharf.raft.v1.Placement
+	10, // 14: wharf.raft.v1.ShardRecord.replica_set:type_name -> wharf.raft.v1.Replica
+	0,  // 15: wharf.raft.v1.NodeRecord.state:type_name -> wharf.raft.v1.NodeState
+	11, // 16: wharf.raft.v1.InitCluster.nodes:type_name -> wharf.raft.v1.NodeRecord
+	11, // 17: wharf.raft.v1.AddNode.node:type_name -> wharf.raft.v1.NodeRecord
+	20, // 18: wharf.raft.v1.MetaResult.status:type_name -> wharf.raft.v1.Status
+	8,  // 19: wharf.raft.v1.MetaResult.queue:type_name -> wharf.raft.v1.QueueRecord
+	7,  // 20: wharf.raft.v1.MetaResult.dropped:type_name -> wharf.raft.v1.Placement
+	11, // 21: wharf.raft.v1.MetaResult.node:type_name -> wharf.raft.v1.NodeRecord
+	9,  // 22: wharf.raft.v1.MetaResult.shard:type_name -> wharf.raft.v1.ShardRecord
+	8,  // 23: wharf.raft.v1.MetaState.queues:type_name -> wharf.raft.v1.QueueRecord
+	9,  // 24: wharf.raft.v1.MetaState.shards:type_name -> wharf.raft.v1.ShardRecord
+	7,  // 25: wharf.raft.v1.MetaState.pending_drops:type_name -> wharf.raft.v1.Placement
+	11, // 26: wharf.raft.v1.MetaState.nodes:type_name -> wharf.raft.v1.NodeRecord
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_wharf_raft_v1_meta_proto_init() }
@@ -1766,7 +1693,6 @@ func file_wharf_raft_v1_meta_proto_init() {
 		(*MetaCommand_CreateQueue)(nil),
 		(*MetaCommand_UpdateQueue)(nil),
 		(*MetaCommand_DeleteQueue)(nil),
-		(*MetaCommand_AddShards)(nil),
 		(*MetaCommand_AckDrops)(nil),
 		(*MetaCommand_InitCluster)(nil),
 		(*MetaCommand_AddNode)(nil),
@@ -1781,7 +1707,7 @@ func file_wharf_raft_v1_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wharf_raft_v1_meta_proto_rawDesc), len(file_wharf_raft_v1_meta_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
