@@ -24,15 +24,17 @@ type cli struct {
 	endpoint string
 	json     bool
 
-	// dial makes the service for an endpoint. It is called once, after all
-	// flags are parsed, because --endpoint may follow the command.
-	dial func(endpoint string) wharfv1.QueueService
+	// dial makes the service for the endpoints (any node of a cluster
+	// serves any request; the client fails over between them). It is
+	// called once, after all flags are parsed, because --endpoint may
+	// follow the command.
+	dial func(endpoints []string) wharfv1.QueueService
 	svc  wharfv1.QueueService
 }
 
 func (c *cli) service() wharfv1.QueueService {
 	if c.svc == nil {
-		c.svc = c.dial(c.endpoint)
+		c.svc = c.dial(client.SplitEndpoints(c.endpoint))
 	}
 	return c.svc
 }
@@ -102,12 +104,12 @@ func (c *cli) globalFlags(fs *flag.FlagSet) {
 	// Registering the same variables on every flag set lets global flags
 	// follow the command; the current value is the default, so a later
 	// registration does not undo an earlier parse.
-	fs.StringVar(&c.endpoint, "endpoint", c.endpoint, "server `URL`; defaults to $"+client.EnvEndpoint+", else "+client.DefaultEndpoint)
+	fs.StringVar(&c.endpoint, "endpoint", c.endpoint, "server `URLs`, comma-separated (any node of the cluster); defaults to $"+client.EnvEndpoint+", else "+client.DefaultEndpoint)
 	fs.BoolVar(&c.json, "json", c.json, "print the response as JSON")
 }
 
 func (c *cli) usage(w io.Writer) {
-	fmt.Fprintf(w, "usage: wharf [--endpoint URL] [--json] COMMAND [args]\n\ncommands:\n")
+	fmt.Fprintf(w, "usage: wharf [--endpoint URL[,URL...]] [--json] COMMAND [args]\n\ncommands:\n")
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  %-18s %s\n", cmd.name, cmd.summary)
 	}

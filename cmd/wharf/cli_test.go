@@ -73,6 +73,8 @@ func TestEndpoint(t *testing.T) {
 		{[]string{"--endpoint", "http://a:1", "queue", "purge", "q"}, "http://a:1"},
 		// Global flags may follow the command.
 		{[]string{"queue", "purge", "q", "--endpoint", "http://b:2"}, "http://b:2"},
+		// Any node serves any request: the client fails over between them.
+		{[]string{"--endpoint", "http://a:1,http://b:2, c:3 ,", "queue", "purge", "q"}, "http://a:1|http://b:2|c:3"},
 	} {
 		if r := runCLI(t, &fakeService{}, "", tc.args...); r.code != 0 || r.endpoint != tc.want {
 			t.Errorf("%q: exit %d, endpoint %q, want %q; stderr:\n%s", tc.args, r.code, r.endpoint, tc.want, r.stderr)

@@ -122,7 +122,7 @@ func (f *fakeService) ChangeMessageVisibilityBatch(ctx context.Context, req *wha
 type result struct {
 	code           int
 	stdout, stderr string
-	endpoint       string // what the service was dialed with; "" if never
+	endpoint       string // what the service was dialed with, "|"-separated; "" if never
 }
 
 func runCLI(t *testing.T, svc *fakeService, stdin string, args ...string) result {
@@ -134,8 +134,8 @@ func runCLI(t *testing.T, svc *fakeService, stdin string, args ...string) result
 		out:      &out,
 		errOut:   &errOut,
 		endpoint: "http://default:7070",
-		dial: func(endpoint string) wharfv1.QueueService {
-			r.endpoint = endpoint
+		dial: func(endpoints []string) wharfv1.QueueService {
+			r.endpoint = strings.Join(endpoints, "|")
 			return svc
 		},
 	}

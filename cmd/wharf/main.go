@@ -18,8 +18,8 @@ func main() {
 		out:      os.Stdout,
 		errOut:   os.Stderr,
 		endpoint: client.EndpointFromEnv(),
-		dial: func(endpoint string) wharfv1.QueueService {
-			return client.New([]string{endpoint})
+		dial: func(endpoints []string) wharfv1.QueueService {
+			return client.New(endpoints)
 		},
 	}
 	code := c.run(ctx, os.Args[1:])

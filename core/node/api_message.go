@@ -16,11 +16,12 @@ func (n *Node) SendMessage(ctx context.Context, req *wharfv1.SendMessageRequest)
 	if err != nil {
 		return nil, err
 	}
-	e, err := n.sendEntry(rec, "", req.GetBody(), req.DelaySeconds, req.GetAttributes(), req.GetMessageGroupId(), req.GetMessageDeduplicationId())
+	e, err := n.sendEntry(rec, "", req.GetBody(), req.DelaySeconds, req.GetAttributes(),
+		req.GetMessageGroupId(), req.GetMessageDeduplicationId(), req.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
-	sent, err := n.send(ctx, rec, sendPartition(rec, e.GetGroupId()), []*raftv1.SendEntry{e})
+	sent, err := n.send(ctx, rec, entryPartition(rec, e), []*raftv1.SendEntry{e})
 	if err != nil {
 		return nil, err
 	}
@@ -48,13 +49,13 @@ func (n *Node) SendMessageBatch(ctx context.Context, req *wharfv1.SendMessageBat
 	entries := make([]*raftv1.SendEntry, len(in))
 	for i, e := range in {
 		entries[i], results[i].err = n.sendEntry(rec, validate.EntryPrefix(i), e.GetBody(), e.DelaySeconds,
-			e.GetAttributes(), e.GetMessageGroupId(), e.GetMessageDeduplicationId())
+			e.GetAttributes(), e.GetMessageGroupId(), e.GetMessageDeduplicationId(), e.GetRequestId())
 	}
 	order, groups := groupByPartition(len(in), func(i int) int {
 		if results[i].err != nil {
 			return -1
 		}
-		return sendPartition(rec, entries[i].GetGroupId())
+		return entryPartition(rec, entries[i])
 	})
 	for _, p := range order {
 		idx := groups[p]
@@ -93,10 +94,13 @@ func (n *Node) SendMessageBatch(ctx context.Context, req *wharfv1.SendMessageBat
 // sendEntry validates one message (prefix names batch entry fields) and
 // makes its log entry, with a fresh message id.
 func (n *Node) sendEntry(rec *raftv1.QueueRecord, prefix, body string, delay *int32,
-	attrs map[string]*wharfv1.MessageAttributeValue, groupID, dedupID string) (*raftv1.SendEntry, error) {
+	attrs map[string]*wharfv1.MessageAttributeValue, groupID, dedupID, requestID string) (*raftv1.SendEntry, error) {
 	qa := rec.GetAttributes()
 	delaySeconds, err := validate.SendEntry(prefix, qa, body, delay, attrs, groupID, dedupID)
 	if err != nil {
+		return nil, err
+	}
+	if err := validate.RequestID(prefix, requestID); err != nil {
 		return nil, err
 	}
 	id, err := n.ids.uuid()
@@ -110,12 +114,27 @@ func (n *Node) sendEntry(rec *raftv1.QueueRecord, prefix, body string, delay *in
 		Attributes:      attrs,
 		GroupId:         groupID,
 		DeduplicationId: validate.DedupID(qa, body, dedupID),
+		RequestId:       requestID,
 	}, nil
 }
 
+// entryPartition picks the partition a send entry goes to. A partition
+// remembers the request ids it has seen, so every attempt of a send must
+// reach the same one: a standard send with a request id goes to
+// hash(request id) instead of a random partition. FIFO sends already
+// follow their group, which a retry repeats.
+func entryPartition(rec *raftv1.QueueRecord, e *raftv1.SendEntry) int {
+	if id := e.GetRequestId(); id != "" && !rec.GetAttributes().GetFifo() {
+		if n := len(rec.GetPartitions()); n > 1 {
+			return groupPartition(id, n)
+		}
+	}
+	return sendPartition(rec, e.GetGroupId())
+}
+
 // send proposes entries to partition p of the queue and returns one outcome
-// per entry. Duplicates (FIFO deduplication) come back as successes naming
-// the original message.
+// per entry. Duplicates (a FIFO deduplication id or a request id seen
+// before) come back as successes naming the original message.
 func (n *Node) send(ctx context.Context, rec *raftv1.QueueRecord, p int, entries []*raftv1.SendEntry) ([]*raftv1.SendOutcome, error) {
 	pl := rec.GetPartitions()[p]
 	res, err := n.proposeQueue(ctx, pl.GetShardId(), &raftv1.QueueCommand{Op: &raftv1.QueueCommand_Send{Send: &raftv1.Send{

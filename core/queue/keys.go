@@ -24,8 +24,9 @@ const (
 
 // Dedup record kinds, so one index serves several id spaces.
 const (
-	dedupFIFO   = 'f'
-	dedupImport = 'i'
+	dedupFIFO    = 'f'
+	dedupImport  = 'i'
+	dedupRequest = 'r' // client request ids: safe retries of sends
 )
 
 func key(prefix byte, n int) []byte {

@@ -46,14 +46,20 @@ func (a *applier) sendOne(p *partition, e *raftv1.SendEntry) (*raftv1.SendOutcom
 	case p.st.Fifo && e.DeduplicationId == "":
 		return rejected("message_deduplication_id is required on a FIFO queue"), nil
 	}
+	// The request id comes first: a retry must get the answer the first
+	// attempt got, even if the FIFO dedup record has expired since.
+	if dup, err := a.recalled(p, dedupRequest, e.RequestId); dup != nil || err != nil {
+		return dup, err
+	}
 	if p.st.Fifo {
-		d := &raftv1.Dedup{}
-		found, err := getRecord(a.tx, dedupKey(p.id, dedupFIFO, e.DeduplicationId), d)
+		dup, err := a.recalled(p, dedupFIFO, e.DeduplicationId)
 		if err != nil {
 			return nil, err
 		}
-		if found && d.ExpiresAtMs > a.now {
-			return &raftv1.SendOutcome{MessageId: d.MessageId, Seq: d.Seq, Duplicate: true}, nil
+		if dup != nil {
+			// Remember the request id too, for the same reason: its
+			// retries name this message until the request id expires.
+			return dup, a.rememberRequest(p, e.RequestId, dup.MessageId, dup.Seq)
 		}
 	}
 	seq := p.st.NextSeq
@@ -79,7 +85,35 @@ func (a *applier) sendOne(p *partition, e *raftv1.SendEntry) (*raftv1.SendOutcom
 			return nil, err
 		}
 	}
+	if err := a.rememberRequest(p, e.RequestId, m.MessageId, seq); err != nil {
+		return nil, err
+	}
 	return &raftv1.SendOutcome{MessageId: m.MessageId, Seq: seq}, nil
+}
+
+// recalled returns the duplicate outcome for a send whose id (of the given
+// kind) the partition remembers and whose window has not passed; nil when
+// id is empty or not remembered. Expired records may linger until a Tick
+// removes them, so the expiry time decides, not the record's presence.
+func (a *applier) recalled(p *partition, kind byte, id string) (*raftv1.SendOutcome, error) {
+	if id == "" {
+		return nil, nil
+	}
+	d := &raftv1.Dedup{}
+	found, err := getRecord(a.tx, dedupKey(p.id, kind, id), d)
+	if err != nil || !found || d.ExpiresAtMs <= a.now {
+		return nil, err
+	}
+	return &raftv1.SendOutcome{MessageId: d.MessageId, Seq: d.Seq, Duplicate: true}, nil
+}
+
+// rememberRequest records that the send with request id id stored (or was a
+// duplicate of) the message messageID at seq; nothing when id is empty.
+func (a *applier) rememberRequest(p *partition, id, messageID string, seq uint64) error {
+	if id == "" {
+		return nil
+	}
+	return a.remember(p, dedupRequest, id, &raftv1.StoredMessage{MessageId: messageID, Seq: seq}, dedupWindowMs)
 }
 
 func rejected(format string, args ...any) *raftv1.SendOutcome {

@@ -90,6 +90,18 @@ func DedupID(attrs *raftv1.QueueAttributes, body, dedupID string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// MaxRequestIDLength bounds a send's request id. It is kept in the queue
+// shard's dedup index for 5 minutes, so it stays as small as SQS's
+// deduplication ids.
+const MaxRequestIDLength = 128
+
+// RequestID checks a send's optional request id (prefix as in SendEntry):
+// at most MaxRequestIDLength printable ASCII characters. Empty passes: the
+// send is not deduplicated.
+func RequestID(prefix, id string) error {
+	return printable(prefix+"request_id", id, MaxRequestIDLength)
+}
+
 // text checks that s is valid UTF-8 holding only the characters SQS allows
 // in message bodies and string attribute values: #x9 | #xA | #xD |
 // #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.

@@ -1,25 +1,22 @@
 // Package client is the Go client for a Wharf cluster. It wraps the
-// generated Twirp protobuf client.
+// generated Twirp protobuf client with failover between endpoints and
+// retries that are safe: every send gets a request id before its first
+// attempt, so a send retried after a timeout is stored once.
 package client
 
 import (
 	"context"
-	"errors"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
-
-	"github.com/twitchtv/twirp"
 
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 )
 
 const (
 	// EnvEndpoint names the environment variable holding the default
-	// endpoint for command-line tools.
+	// endpoints (comma-separated) for command-line tools.
 	EnvEndpoint = "WHARF_ENDPOINT"
 	// DefaultEndpoint is where a single-node wharfd listens by default.
 	DefaultEndpoint = "http://127.0.0.1:7070"
@@ -29,7 +26,7 @@ const (
 )
 
 // EndpointFromEnv returns $WHARF_ENDPOINT, or DefaultEndpoint when it is
-// unset or empty.
+// unset or empty. It may name several endpoints; see SplitEndpoints.
 func EndpointFromEnv() string {
 	if e := strings.TrimSpace(os.Getenv(EnvEndpoint)); e != "" {
 		return e
@@ -37,35 +34,46 @@ func EndpointFromEnv() string {
 	return DefaultEndpoint
 }
 
-// Option configures New.
-type Option func(*options)
-
-type options struct {
-	httpClient wharfv1.HTTPClient
-}
-
-// WithHTTPClient sets the HTTP client requests go through. Its timeout, if
-// any, must allow for long polls.
-func WithHTTPClient(c wharfv1.HTTPClient) Option {
-	return func(o *options) { o.httpClient = c }
+// SplitEndpoints splits a comma-separated list of endpoints, dropping
+// blanks: "http://a:7070, b:7070" gives two.
+func SplitEndpoints(list string) []string {
+	var out []string
+	for _, e := range strings.Split(list, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // New returns a QueueService that talks to the cluster at endpoints (base
 // URLs such as "http://10.0.0.1:7070"; "http://" is assumed when no scheme
-// is given).
+// is given). Any node serves any request, so a call goes to the endpoint
+// that last answered and moves on to the next one, round robin, when an
+// attempt fails in a way that allows a retry (see WithAttempts).
+//
+// Which failures are retried depends on the call. Sends (each entry gets
+// a random request id unless it has one) and reads are retried after any
+// transport failure or timeout, and after the server's unavailable or
+// deadline_exceeded. Every other call changes state in a way that
+// repeating could change again, so it is retried only when the first
+// attempt certainly did nothing: the connection was refused, or the
+// server answered unavailable.
 //
 // Errors are twirp.Error values. Besides the server's own codes, a request
 // that could not reach the server fails with twirp.Unavailable, one that
 // timed out with twirp.DeadlineExceeded, one whose context was canceled with
 // twirp.Canceled.
 func New(endpoints []string, opts ...Option) wharfv1.QueueService {
-	o := options{httpClient: &http.Client{Timeout: DefaultTimeout}}
+	o := defaultOptions()
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c := &client{}
+	c := &client{opts: o}
 	for _, e := range endpoints {
-		c.conns = append(c.conns, wharfv1.NewQueueServiceProtobufClient(normalize(e), o.httpClient))
+		u := normalize(e)
+		c.urls = append(c.urls, u)
+		c.conns = append(c.conns, wharfv1.NewQueueServiceProtobufClient(u, o.httpClient))
 	}
 	return c
 }
@@ -82,96 +90,71 @@ func normalize(endpoint string) string {
 }
 
 type client struct {
-	conns []wharfv1.QueueService // one per endpoint, in the order given
+	opts  options
+	urls  []string               // the endpoints, normalized, in the order given
+	conns []wharfv1.QueueService // one per endpoint
+	// preferred is the endpoint that last answered, where calls start.
+	preferred atomic.Uint32
 }
 
-// call runs one RPC. It is the seam for cluster failover: today every call
-// goes to the first endpoint; later this is where a call picks the endpoint
-// (the last one that answered, or the leader a redirect names) and moves on
-// to the next one when the error says the request was not processed
-// (Unavailable).
-func call[Req, Resp any](ctx context.Context, c *client, req Req,
-	rpc func(wharfv1.QueueService, context.Context, Req) (Resp, error)) (Resp, error) {
-	if len(c.conns) == 0 {
-		var zero Resp
-		return zero, twirp.NewError(twirp.Internal, "wharf client: no endpoints configured")
+// receiveWait is how long a receive may long-poll, which its attempts get
+// on top of the per-attempt timeout. Unset, the queue's default applies,
+// which may be up to the maximum.
+func receiveWait(req *wharfv1.ReceiveMessageRequest) time.Duration {
+	if req.WaitTimeSeconds == nil {
+		return maxWait
 	}
-	resp, err := rpc(c.conns[0], ctx, req)
-	return resp, classify(err)
-}
-
-// classify gives transport failures a Twirp code that says what the caller
-// may do; the generated client reports them all as internal.
-func classify(err error) error {
-	var ue *url.Error
-	if err == nil || !errors.As(err, &ue) {
-		return err // nil, or an error the server sent
-	}
-	var code twirp.ErrorCode
-	var op *net.OpError
-	switch {
-	case errors.Is(err, context.Canceled):
-		code = twirp.Canceled
-	case ue.Timeout() || errors.Is(err, context.DeadlineExceeded):
-		// The request may or may not have been processed.
-		code = twirp.DeadlineExceeded
-	case errors.As(err, &op) && op.Op == "dial":
-		// Never connected, so never processed: safe to retry.
-		code = twirp.Unavailable
-	default:
-		return err
-	}
-	return twirp.WrapError(twirp.NewError(code, ue.Error()), err)
+	return time.Duration(max(req.GetWaitTimeSeconds(), 0)) * time.Second
 }
 
 func (c *client) CreateQueue(ctx context.Context, req *wharfv1.CreateQueueRequest) (*wharfv1.CreateQueueResponse, error) {
-	return call(ctx, c, req, wharfv1.QueueService.CreateQueue)
+	return call(ctx, c, "CreateQueue", onlyNotProcessed, 0, req, wharfv1.QueueService.CreateQueue)
 }
 
 func (c *client) DeleteQueue(ctx context.Context, req *wharfv1.DeleteQueueRequest) (*wharfv1.DeleteQueueResponse, error) {
-	return call(ctx, c, req, wharfv1.QueueService.DeleteQueue)
+	return call(ctx, c, "DeleteQueue", onlyNotProcessed, 0, req, wharfv1.QueueService.DeleteQueue)
 }
 
 func (c *client) ListQueues(ctx context.Context, req *wharfv1.ListQueuesRequest) (*wharfv1.ListQueuesResponse, error) {
-	return call(ctx, c, req, wharfv1.QueueService.ListQueues)
+	return call(ctx, c, "ListQueues", repeatable, 0, req, wharfv1.QueueService.ListQueues)
 }
 
 func (c *client) GetQueue(ctx context.Context, req *wharfv1.GetQueueRequest) (*wharfv1.GetQueueResponse, error) {
-	return call(ctx, c, req, wharfv1.QueueService.GetQueue)
+	return call(ctx, c, "GetQueue", repeatable, 0, req, wharfv1.QueueService.GetQueue)
 }
 
 func (c *client) UpdateQueue(ctx context.Context, req *wharfv1.UpdateQueueRequest) (*wharfv1.UpdateQueueResponse, error) {
-	return call(ctx, c, req, wharfv1.QueueService.UpdateQueue)
+	return call(ctx, c, "UpdateQueue", onlyNotProcessed, 0, req, wharfv1.QueueService.UpdateQueue)
 }
 
 func (c *client) PurgeQueue(ctx context.Context, req *wharfv1.PurgeQueueRequest) (*wharfv1.PurgeQueueResponse, error) {
-	return call(ctx, c, req, wharfv1.QueueService.PurgeQueue)
+	return call(ctx, c, "PurgeQueue", onlyNotProcessed, 0, req, wharfv1.QueueService.PurgeQueue)
 }
 
 func (c *client) SendMessage(ctx context.Context, req *wharfv1.SendMessageRequest) (*wharfv1.SendMessageResponse, error) {
-	return call(ctx, c, req, wharfv1.QueueService.SendMessage)
+	return call(ctx, c, "SendMessage", repeatable, 0, withRequestID(req), wharfv1.QueueService.SendMessage)
 }
 
 func (c *client) SendMessageBatch(ctx context.Context, req *wharfv1.SendMessageBatchRequest) (*wharfv1.SendMessageBatchResponse, error) {
-	return call(ctx, c, req, wharfv1.QueueService.SendMessageBatch)
+	return call(ctx, c, "SendMessageBatch", repeatable, 0, withRequestIDs(req), wharfv1.QueueService.SendMessageBatch)
 }
 
 func (c *client) ReceiveMessage(ctx context.Context, req *wharfv1.ReceiveMessageRequest) (*wharfv1.ReceiveMessageResponse, error) {
-	return call(ctx, c, req, wharfv1.QueueService.ReceiveMessage)
+	return call(ctx, c, "ReceiveMessage", onlyNotProcessed, receiveWait(req), req, wharfv1.QueueService.ReceiveMessage)
 }
 
 func (c *client) DeleteMessage(ctx context.Context, req *wharfv1.DeleteMessageRequest) (*wharfv1.DeleteMessageResponse, error) {
-	return call(ctx, c, req, wharfv1.QueueService.DeleteMessage)
+	return call(ctx, c, "DeleteMessage", onlyNotProcessed, 0, req, wharfv1.QueueService.DeleteMessage)
 }
 
 func (c *client) DeleteMessageBatch(ctx context.Context, req *wharfv1.DeleteMessageBatchRequest) (*wharfv1.DeleteMessageBatchResponse, error) {
-	return call(ctx, c, req, wharfv1.QueueService.DeleteMessageBatch)
+	return call(ctx, c, "DeleteMessageBatch", onlyNotProcessed, 0, req, wharfv1.QueueService.DeleteMessageBatch)
 }
 
 func (c *client) ChangeMessageVisibility(ctx context.Context, req *wharfv1.ChangeMessageVisibilityRequest) (*wharfv1.ChangeMessageVisibilityResponse, error) {
-	return call(ctx, c, req, wharfv1.QueueService.ChangeMessageVisibility)
+	return call(ctx, c, "ChangeMessageVisibility", onlyNotProcessed, 0, req, wharfv1.QueueService.ChangeMessageVisibility)
 }
 
 func (c *client) ChangeMessageVisibilityBatch(ctx context.Context, req *wharfv1.ChangeMessageVisibilityBatchRequest) (*wharfv1.ChangeMessageVisibilityBatchResponse, error) {
-	return call(ctx, c, req, wharfv1.QueueService.ChangeMessageVisibilityBatch)
+	return call(ctx, c, "ChangeMessageVisibilityBatch", onlyNotProcessed, 0, req, wharfv1.QueueService.ChangeMessageVisibilityBatch)
 }

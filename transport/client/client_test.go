@@ -139,4 +139,8 @@ func TestEndpointFromEnv(t *testing.T) {
 	if got := EndpointFromEnv(); got != "http://10.1.2.3:7070" {
 		t.Errorf("set: got %q", got)
 	}
+	t.Setenv(EnvEndpoint, "http://10.1.2.3:7070, http://10.1.2.4:7070")
+	if got := SplitEndpoints(EndpointFromEnv()); len(got) != 2 || got[1] != "http://10.1.2.4:7070" {
+		t.Errorf("a list: got %q", got)
+	}
 }

@@ -690,8 +690,16 @@ type SendMessageRequest struct {
 	Attributes             map[string]*MessageAttributeValue `protobuf:"bytes,4,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	MessageGroupId         string                            `protobuf:"bytes,5,opt,name=message_group_id,json=messageGroupId,proto3" json:"message_group_id,omitempty"`
 	MessageDeduplicationId string                            `protobuf:"bytes,6,opt,name=message_deduplication_id,json=messageDeduplicationId,proto3" json:"message_deduplication_id,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// A client-generated id for this send, up to 128 printable ASCII
+	// characters (0x21-0x7E). A send with the same request id to the same
+	// queue (on a FIFO queue: in the same message group) within 5 minutes
+	// stores nothing and returns the first send's message id (and sequence
+	// number), so a send retried after a timeout is stored once. Empty: no
+	// deduplication. Unlike message_deduplication_id it works on standard
+	// queues too, and receivers never see it.
+	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendMessageRequest) Reset() {
@@ -766,6 +774,13 @@ func (x *SendMessageRequest) GetMessageDeduplicationId() string {
 	return ""
 }
 
+func (x *SendMessageRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type SendMessageResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	MessageId      string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
@@ -834,8 +849,11 @@ type SendMessageBatchRequestEntry struct {
 	Attributes             map[string]*MessageAttributeValue `protobuf:"bytes,4,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	MessageGroupId         string                            `protobuf:"bytes,5,opt,name=message_group_id,json=messageGroupId,proto3" json:"message_group_id,omitempty"`
 	MessageDeduplicationId string                            `protobuf:"bytes,6,opt,name=message_deduplication_id,json=messageDeduplicationId,proto3" json:"message_deduplication_id,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// As SendMessageRequest.request_id, per entry. Each entry needs its own:
+	// two entries with the same request id store one message.
+	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendMessageBatchRequestEntry) Reset() {
@@ -906,6 +924,13 @@ func (x *SendMessageBatchRequestEntry) GetMessageGroupId() string {
 func (x *SendMessageBatchRequestEntry) GetMessageDeduplicationId() string {
 	if x != nil {
 		return x.MessageDeduplicationId
+	}
+	return ""
+}
+
+func (x *SendMessageBatchRequestEntry) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -1856,7 +1881,7 @@ const file_wharf_v1_queue_service_proto_rawDesc = "" +
 	"\x05queue\x18\x01 \x01(\v2\x0f.wharf.v1.QueueR\x05queue\")\n" +
 	"\x11PurgeQueueRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\"\x14\n" +
-	"\x12PurgeQueueResponse\"\x8c\x03\n" +
+	"\x12PurgeQueueResponse\"\xab\x03\n" +
 	"\x12SendMessageRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\tR\x04body\x12(\n" +
@@ -1865,7 +1890,9 @@ const file_wharf_v1_queue_service_proto_rawDesc = "" +
 	"attributes\x18\x04 \x03(\v2,.wharf.v1.SendMessageRequest.AttributesEntryR\n" +
 	"attributes\x12(\n" +
 	"\x10message_group_id\x18\x05 \x01(\tR\x0emessageGroupId\x128\n" +
-	"\x18message_deduplication_id\x18\x06 \x01(\tR\x16messageDeduplicationId\x1a^\n" +
+	"\x18message_deduplication_id\x18\x06 \x01(\tR\x16messageDeduplicationId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestId\x1a^\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
 	"\x05value\x18\x02 \x01(\v2\x1f.wharf.v1.MessageAttributeValueR\x05value:\x028\x01B\x10\n" +
@@ -1874,7 +1901,7 @@ const file_wharf_v1_queue_service_proto_rawDesc = "" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1e\n" +
 	"\vmd5_of_body\x18\x02 \x01(\tR\tmd5OfBody\x12'\n" +
-	"\x0fsequence_number\x18\x03 \x01(\tR\x0esequenceNumber\"\x9a\x03\n" +
+	"\x0fsequence_number\x18\x03 \x01(\tR\x0esequenceNumber\"\xb9\x03\n" +
 	"\x1cSendMessageBatchRequestEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\tR\x04body\x12(\n" +
@@ -1883,7 +1910,9 @@ const file_wharf_v1_queue_service_proto_rawDesc = "" +
 	"attributes\x18\x04 \x03(\v26.wharf.v1.SendMessageBatchRequestEntry.AttributesEntryR\n" +
 	"attributes\x12(\n" +
 	"\x10message_group_id\x18\x05 \x01(\tR\x0emessageGroupId\x128\n" +
-	"\x18message_deduplication_id\x18\x06 \x01(\tR\x16messageDeduplicationId\x1a^\n" +
+	"\x18message_deduplication_id\x18\x06 \x01(\tR\x16messageDeduplicationId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestId\x1a^\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
 	"\x05value\x18\x02 \x01(\v2\x1f.wharf.v1.MessageAttributeValueR\x05value:\x028\x01B\x10\n" +

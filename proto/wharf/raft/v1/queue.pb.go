@@ -528,8 +528,11 @@ type SendEntry struct {
 	Attributes      map[string]*v1.MessageAttributeValue `protobuf:"bytes,4,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	GroupId         string                               `protobuf:"bytes,5,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	DeduplicationId string                               `protobuf:"bytes,6,opt,name=deduplication_id,json=deduplicationId,proto3" json:"deduplication_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The client's request id; empty for none. A send with a request id the
+	// partition remembers (5 minutes) is a duplicate of the first one.
+	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendEntry) Reset() {
@@ -600,6 +603,13 @@ func (x *SendEntry) GetGroupId() string {
 func (x *SendEntry) GetDeduplicationId() string {
 	if x != nil {
 		return x.DeduplicationId
+	}
+	return ""
+}
+
+func (x *SendEntry) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -2089,7 +2099,7 @@ const file_wharf_raft_v1_queue_proto_rawDesc = "" +
 	"\bqueue_id\x18\x01 \x01(\x04R\aqueueId\x12\x1d\n" +
 	"\n" +
 	"queue_name\x18\x02 \x01(\tR\tqueueName\x12*\n" +
-	"\x11max_receive_count\x18\x03 \x01(\x05R\x0fmaxReceiveCount\"\xd3\x02\n" +
+	"\x11max_receive_count\x18\x03 \x01(\x05R\x0fmaxReceiveCount\"\xf2\x02\n" +
 	"\tSendEntry\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x12\n" +
@@ -2099,7 +2109,9 @@ const file_wharf_raft_v1_queue_proto_rawDesc = "" +
 	"attributes\x18\x04 \x03(\v2(.wharf.raft.v1.SendEntry.AttributesEntryR\n" +
 	"attributes\x12\x19\n" +
 	"\bgroup_id\x18\x05 \x01(\tR\agroupId\x12)\n" +
-	"\x10deduplication_id\x18\x06 \x01(\tR\x0fdeduplicationId\x1a^\n" +
+	"\x10deduplication_id\x18\x06 \x01(\tR\x0fdeduplicationId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestId\x1a^\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
 	"\x05value\x18\x02 \x01(\v2\x1f.wharf.v1.MessageAttributeValueR\x05value:\x028\x01\"x\n" +
