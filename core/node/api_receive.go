@@ -46,13 +46,14 @@ func (n *Node) ReceiveMessage(ctx context.Context, req *wharfv1.ReceiveMessageRe
 	parts := rec.GetPartitions()
 	for round := 0; round < maxPollRounds; round++ {
 		// Watch before looking, so that a send landing between an empty
-		// receive and the wait still wakes it.
+		// receive and the wait still wakes it. Partitions whose shard has
+		// no replica here are waited for on a node that hosts one, which
+		// is told when we looked.
+		looked := time.Now()
 		var watches []<-chan struct{}
+		var remote []*raftv1.Placement
 		if wait > 0 {
-			watches = make([]<-chan struct{}, len(parts))
-			for i, pl := range parts {
-				watches[i] = n.waits.watch(pl.GetPartitionId())
-			}
+			watches, remote = n.watchPartitions(parts)
 		}
 		for _, p := range receiveOrder(len(parts)) {
 			msgs, err := n.receive(ctx, rec, parts[p], dl, maxMessages, visibility, req.GetReceiveRequestAttemptId())
@@ -67,7 +68,7 @@ func (n *Node) ReceiveMessage(ctx context.Context, req *wharfv1.ReceiveMessageRe
 		if wait == 0 || left <= 0 {
 			break
 		}
-		if err := n.waitWake(ctx, watches, min(left, n.pollInterval())); err != nil {
+		if err := n.waitPartitions(ctx, watches, remote, min(left, n.pollInterval()), looked); err != nil {
 			return nil, err
 		}
 	}
@@ -96,21 +97,22 @@ func (n *Node) receive(ctx context.Context, rec *raftv1.QueueRecord, pl *raftv1.
 	return msgs, nil
 }
 
-// waitWake waits until one of the watched partitions wakes, d passes, the
-// caller gives up or the node stops.
-func (n *Node) waitWake(ctx context.Context, watches []<-chan struct{}, d time.Duration) error {
+// waitWake waits until one of the watched partitions wakes (woken), d
+// passes, the caller gives up or the node stops.
+func (n *Node) waitWake(ctx context.Context, watches []<-chan struct{}, d time.Duration) (woken bool, err error) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	if len(watches) == 1 { // the common case, without reflection
 		select {
 		case <-watches[0]:
+			return true, nil
 		case <-t.C:
+			return false, nil
 		case <-ctx.Done():
-			return core.Errorf(core.DeadlineExceeded, "receive: %v while waiting for messages", ctx.Err())
+			return false, core.Errorf(core.DeadlineExceeded, "%v while waiting for messages", ctx.Err())
 		case <-n.stop:
-			return core.Errorf(core.Unavailable, "node is shutting down")
+			return false, core.Errorf(core.Unavailable, "node is shutting down")
 		}
-		return nil
 	}
 	cases := make([]reflect.SelectCase, 0, len(watches)+3)
 	cases = append(cases,
@@ -122,12 +124,14 @@ func (n *Node) waitWake(ctx context.Context, watches []<-chan struct{}, d time.D
 		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
 	}
 	switch chosen, _, _ := reflect.Select(cases); chosen {
+	case 0:
+		return false, nil
 	case 1:
-		return core.Errorf(core.DeadlineExceeded, "receive: %v while waiting for messages", ctx.Err())
+		return false, core.Errorf(core.DeadlineExceeded, "%v while waiting for messages", ctx.Err())
 	case 2:
-		return core.Errorf(core.Unavailable, "node is shutting down")
+		return false, core.Errorf(core.Unavailable, "node is shutting down")
 	}
-	return nil
+	return true, nil
 }
 
 func (n *Node) pollInterval() time.Duration {

@@ -37,6 +37,9 @@ type Config struct {
 	// ReplicationFactor is how many replicas a new cluster gives each
 	// queue shard (1-5, capped at the number of nodes); 0 means 3.
 	ReplicationFactor int
+	// Peers reaches the other nodes, to forward shard operations to the
+	// ones that host the shard (see onShard); nil for a single node.
+	Peers Peers
 	// QueueShards is how many queue shards a new single-node cluster creates.
 	QueueShards int
 	Logger      *slog.Logger
@@ -76,6 +79,8 @@ type Node struct {
 	// queueShards is the queue shards this node replicates, read from the
 	// metadata shard at start.
 	queueShards []uint64
+	// routes says which nodes host each shard, for forwarding.
+	routes routeTable
 
 	ids   idSource
 	waits *wakeRegistry

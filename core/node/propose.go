@@ -26,9 +26,9 @@ const (
 // proposeQueue proposes cmd to a queue shard, stamped with the node's clock.
 // A result with a failed status is returned as is: the caller maps it.
 func (n *Node) proposeQueue(ctx context.Context, shardID uint64, cmd *raftv1.QueueCommand) (*raftv1.QueueResult, error) {
+	cmd.NowMs = n.nowMs()
 	res := &raftv1.QueueResult{}
-	stamp := func(now int64) { cmd.NowMs = now }
-	if err := n.propose(ctx, shardID, stamp, cmd, res); err != nil {
+	if err := n.propose(ctx, shardID, cmd, res); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -37,53 +37,72 @@ func (n *Node) proposeQueue(ctx context.Context, shardID uint64, cmd *raftv1.Que
 // proposeMeta proposes cmd to the metadata shard, stamped with the node's
 // clock.
 func (n *Node) proposeMeta(ctx context.Context, cmd *raftv1.MetaCommand) (*raftv1.MetaResult, error) {
+	cmd.NowMs = n.nowMs()
 	res := &raftv1.MetaResult{}
-	stamp := func(now int64) { cmd.NowMs = now }
-	if err := n.propose(ctx, metaShardID, stamp, cmd, res); err != nil {
+	if err := n.propose(ctx, metaShardID, cmd, res); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-// propose commits cmd to the shard and decodes the state machine's result
-// into out. It retries only while the proposal certainly was not committed
-// (shard not ready, system busy); a timeout's outcome is unknown, so it is
-// never retried here.
-func (n *Node) propose(ctx context.Context, shardID uint64, stamp func(int64), cmd, out proto.Message) error {
+// propose commits cmd to the shard, through this node's replica or another
+// node's (see onShard), and decodes the state machine's result into out.
+func (n *Node) propose(ctx context.Context, shardID uint64, cmd, out proto.Message) error {
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return core.Errorf(core.Internal, "marshal command for shard %d: %v", shardID, err)
+	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
+	r, err := onShard(ctx, n, shardID, "propose to shard",
+		func(ctx context.Context) ([]byte, error) { return n.proposeLocal(ctx, shardID, data) },
+		func(ctx context.Context, p Peer) ([]byte, error) { return n.cfg.Peers.Propose(ctx, p, shardID, data) })
+	if err != nil {
+		return err
+	}
+	if err := proto.Unmarshal(r, out); err != nil {
+		return core.Errorf(core.Internal, "decode result from shard %d: %v", shardID, err)
+	}
+	return nil
+}
+
+// proposeLocal commits data through this node's replica of the shard and
+// returns the state machine's result. It retries only while the proposal
+// certainly was not committed (shard not ready, system busy); a timeout's
+// outcome is unknown, so it is never retried here.
+func (n *Node) proposeLocal(ctx context.Context, shardID uint64, data []byte) ([]byte, error) {
 	backoff := retryFirst
 	for attempt := 0; ; attempt++ {
 		if n.stopping() {
-			return core.Errorf(core.Unavailable, "node is shutting down")
-		}
-		stamp(n.nowMs())
-		data, err := proto.Marshal(cmd)
-		if err != nil {
-			return core.Errorf(core.Internal, "marshal command for shard %d: %v", shardID, err)
+			return nil, core.Errorf(core.Unavailable, "node is shutting down")
 		}
 		r, err := n.nh.SyncPropose(ctx, n.nh.GetNoOPSession(shardID), data)
 		if err == nil {
-			if err := proto.Unmarshal(r.Data, out); err != nil {
-				return core.Errorf(core.Internal, "decode result from shard %d: %v", shardID, err)
-			}
-			return nil
+			return r.Data, nil
 		}
 		if !notCommitted(err) {
-			return raftError(fmt.Sprintf("propose to shard %d", shardID), err, true)
+			return nil, raftError(fmt.Sprintf("propose to shard %d", shardID), err, true)
 		}
 		if !sleep(ctx, n.stop, backoff) {
-			return raftError(fmt.Sprintf("propose to shard %d after %d attempts", shardID, attempt+1), err, true)
+			return nil, raftError(fmt.Sprintf("propose to shard %d after %d attempts", shardID, attempt+1), err, true)
 		}
 		backoff = min(2*backoff, retryMax)
 	}
 }
 
-// read runs a linearizable read on the shard, retrying while the shard is
-// not ready.
+// read runs a linearizable read on the shard, through this node's replica
+// or another node's (see onShard).
 func (n *Node) read(ctx context.Context, shardID uint64, query any) (any, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
+	return onShard(ctx, n, shardID, "read shard",
+		func(ctx context.Context) (any, error) { return n.readLocal(ctx, shardID, query) },
+		func(ctx context.Context, p Peer) (any, error) { return n.readRemote(ctx, p, shardID, query) })
+}
+
+// readLocal runs a linearizable read on this node's replica of the shard,
+// retrying while the shard is not ready.
+func (n *Node) readLocal(ctx context.Context, shardID uint64, query any) (any, error) {
 	backoff := retryFirst
 	for attempt := 0; ; attempt++ {
 		if n.stopping() {

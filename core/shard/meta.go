@@ -39,6 +39,10 @@ type MetaSM struct {
 	// concurrently with them.
 	mu    sync.RWMutex
 	state *meta.State
+	// applied is the index of the last entry Update applied: 0 after a
+	// snapshot recovery until the next one (dragonboat does not tell a
+	// recovery the snapshot's index; see MetaAppliedQuery).
+	applied uint64
 }
 
 var _ sm.IStateMachine = (*MetaSM)(nil)
@@ -58,9 +62,13 @@ func (m *MetaSM) Update(e sm.Entry) (sm.Result, error) {
 			Code:    raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT,
 			Message: fmt.Sprintf("meta command does not decode: %v", err),
 		}}
+		m.mu.Lock()
+		m.applied = e.Index
+		m.mu.Unlock()
 	} else {
 		m.mu.Lock()
 		res = m.state.Apply(cmd)
+		m.applied = e.Index
 		m.mu.Unlock()
 	}
 	data, err := proto.Marshal(res)
@@ -110,6 +118,8 @@ func (m *MetaSM) Lookup(q any) (any, error) {
 		return proto.CloneOf(m.state.Cluster()), nil
 	case MetaPendingDropsQuery:
 		return pendingDrops(m.state.PendingDrops(), q), nil
+	case MetaAppliedQuery:
+		return m.applied, nil
 	default:
 		return nil, fmt.Errorf("%w: %T", ErrUnknownQuery, q)
 	}

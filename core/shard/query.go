@@ -91,3 +91,9 @@ type MetaNodeQuery struct {
 // replica id counter, the replication factor and the clock, but no queues
 // and no pending drops.
 type MetaClusterQuery struct{}
+
+// MetaAppliedQuery asks for the index of the last entry the metadata state
+// machine applied: uint64, 0 after a snapshot recovery until the next entry
+// (the caller takes the larger of it and the snapshot's index). It is for
+// status reports, through a local (stale) read.
+type MetaAppliedQuery struct{}
