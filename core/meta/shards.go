@@ -2,6 +2,7 @@ package meta
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
@@ -97,4 +98,10 @@ func (s *State) place() uint64 {
 	}
 	s.load[best]++
 	return best
+}
+
+// PartitionsPerShard returns how many queue partitions each queue shard
+// holds (shards with none are absent).
+func (s *State) PartitionsPerShard() map[uint64]int {
+	return maps.Clone(s.load)
 }

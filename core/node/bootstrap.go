@@ -3,16 +3,16 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/plugin/tan"
-	sm "github.com/lni/dragonboat/v4/statemachine"
 
-	"github.com/wharfmq/wharf/core/shard"
+	"github.com/wharfmq/wharf/core"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
 
@@ -35,9 +35,11 @@ const (
 	leaderPoll = 10 * time.Millisecond
 )
 
-// bootstrap starts the NodeHost and every shard. It is idempotent across
-// crashes: each step checks what a previous run already did, so the node
-// persists nothing of its own besides dragonboat's and the shards' data.
+// bootstrap starts the NodeHost and the replicas this node runs. It is
+// idempotent across crashes: a node with data restarts what it has; a new
+// node either starts a new cluster (a single node is a cluster of one) or
+// joins a running one; either way it then registers its API address and
+// starts the replicas the metadata shard assigns to it.
 func (n *Node) bootstrap(ctx context.Context) error {
 	installDragonboatLogger(n.log)
 	nhDir := filepath.Join(n.cfg.DataDir, "raft")
@@ -57,40 +59,56 @@ func (n *Node) bootstrap(ctx context.Context) error {
 		return fmt.Errorf("start raft node host in %s: %w", nhDir, err)
 	}
 	n.nh = nh
-
-	// The metadata shard. A node that has never run it bootstraps it with
-	// itself as the only member; otherwise dragonboat restores the
-	// membership from its own storage.
-	members := map[uint64]dragonboat.Target{}
-	if !nh.HasNodeInfo(metaShardID, n.cfg.NodeID) {
-		members[n.cfg.NodeID] = n.cfg.RaftAddr
-		n.log.Info("bootstrapping a new single-node cluster", "raft_addr", n.cfg.RaftAddr)
-	}
-	createMeta := func(uint64, uint64) sm.IStateMachine { return shard.NewMetaSM() }
-	if err := nh.StartReplica(members, false, createMeta, n.raftConfig(metaShardID)); err != nil {
-		return fmt.Errorf("start metadata shard: %w", err)
-	}
-	if err := n.waitLeader(ctx, metaShardID); err != nil {
+	peers, err := n.loadPeers()
+	if err != nil {
 		return err
 	}
+	n.learnNodes(peers)
 
-	shards, err := n.readShards(ctx)
-	if err != nil {
-		return fmt.Errorf("read queue shards: %w", err)
+	onDisk := nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{}).LogInfo
+	newCluster := false
+	switch {
+	case len(onDisk) > 0:
+		// dragonboat restores each replica's membership from its own log.
+		for _, ni := range onDisk {
+			if err := n.startReplica(ni.ShardID, ni.ReplicaID, nil, false); err != nil {
+				return err
+			}
+		}
+	case n.cfg.Join != "":
+		if err := n.join(ctx); err != nil {
+			return err
+		}
+	default:
+		members := n.cfg.InitialMembers
+		if len(members) == 0 {
+			members = map[uint64]string{n.cfg.NodeID: n.cfg.RaftAddr}
+		}
+		if members[n.cfg.NodeID] != n.cfg.RaftAddr {
+			return fmt.Errorf("initial members %v do not give this node (%d) its Raft address %s", members, n.cfg.NodeID, n.cfg.RaftAddr)
+		}
+		n.log.Info("bootstrapping a new cluster", "members", members)
+		// The metadata shard's initial replica ids are the node ids.
+		if err := n.startReplica(metaShardID, n.cfg.NodeID, members, false); err != nil {
+			return err
+		}
+		newCluster = true
 	}
-	if len(shards) == 0 {
-		// A new cluster (or one that crashed before registering them).
-		if shards, err = n.registerQueueShards(ctx); err != nil {
+
+	if newCluster {
+		if err := n.initCluster(ctx); err != nil {
 			return err
 		}
 	}
-	for _, rec := range shards {
-		if err := n.startQueueShard(rec); err != nil {
-			return err
-		}
-		n.queueShards = append(n.queueShards, rec.GetShardId())
+	if err := n.register(ctx); err != nil {
+		return err
 	}
-	for _, id := range n.queueShards {
+	// Start the assigned replicas before serving, so that a single node is
+	// ready when Start returns.
+	if err := n.reconcile(ctx); err != nil {
+		return fmt.Errorf("start assigned replicas: %w", err)
+	}
+	for _, id := range n.localQueueShards() {
 		if err := n.waitLeader(ctx, id); err != nil {
 			return err
 		}
@@ -98,89 +116,51 @@ func (n *Node) bootstrap(ctx context.Context) error {
 	return nil
 }
 
-// registerQueueShards initializes the new single-node cluster in the
-// metadata shard (this node, its queue shards) and returns the queue shards
-// as registered. InitCluster applies once, so a crash before it is read
-// back only repeats it.
-func (n *Node) registerQueueShards(ctx context.Context) ([]*raftv1.ShardRecord, error) {
-	initCluster := &raftv1.InitCluster{
-		Nodes:       []*raftv1.NodeRecord{{NodeId: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr}},
-		QueueShards: int32(n.cfg.QueueShards),
-		// A single node holds one replica of each shard whatever the
-		// factor. A cluster grown from it keeps 1, as nothing changes
-		// the factor after InitCluster yet.
-		ReplicationFactor: 1,
+// initCluster proposes InitCluster, which registers the initial nodes and
+// places the queue shards. Every initial member proposes it; it applies once.
+func (n *Node) initCluster(ctx context.Context) error {
+	members := n.cfg.InitialMembers
+	if len(members) == 0 {
+		members = map[uint64]string{n.cfg.NodeID: n.cfg.RaftAddr}
 	}
-	res, err := n.proposeMeta(ctx, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_InitCluster{InitCluster: initCluster}})
-	if err != nil {
-		return nil, fmt.Errorf("initialize the cluster: %w", err)
+	init := &raftv1.InitCluster{QueueShards: int32(n.cfg.QueueShards), ReplicationFactor: int32(n.cfg.ReplicationFactor)}
+	for _, id := range slices.Sorted(maps.Keys(members)) {
+		init.Nodes = append(init.Nodes, &raftv1.NodeRecord{NodeId: id, RaftAddr: members[id]})
 	}
-	if err := statusError(res.GetStatus()); err != nil {
-		return nil, fmt.Errorf("initialize the cluster: %w", err)
-	}
-	shards, err := n.readShards(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read queue shards: %w", err)
-	}
-	if len(shards) == 0 {
-		return nil, fmt.Errorf("initialize the cluster: metadata shard holds no queue shards after InitCluster")
-	}
-	return shards, nil
+	return n.proposeMetaRetrying(ctx, "initialize the cluster", &raftv1.MetaCommand{Op: &raftv1.MetaCommand_InitCluster{InitCluster: init}})
 }
 
-// startQueueShard starts this node's replica of a queue shard, with the
-// replica id the metadata shard gave it. A replica that ran before restarts
-// from its own storage; a new initial one starts with the shard's initial
-// members, a new added one joins.
-func (n *Node) startQueueShard(rec *raftv1.ShardRecord) error {
-	id := rec.GetShardId()
-	var mine *raftv1.Replica
-	for _, r := range rec.GetReplicaSet() {
-		if r.GetNodeId() == n.cfg.NodeID {
-			mine = r
+// register records this node's addresses in the metadata shard, so other
+// nodes can forward to it. Idempotent: a restart re-registers.
+func (n *Node) register(ctx context.Context) error {
+	rec := &raftv1.NodeRecord{NodeId: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, ApiAddr: n.cfg.APIAddr}
+	return n.proposeMetaRetrying(ctx, "register this node", &raftv1.MetaCommand{Op: &raftv1.MetaCommand_AddNode{AddNode: &raftv1.AddNode{Node: rec}}})
+}
+
+// proposeMetaRetrying proposes a metadata command that is safe to repeat,
+// retrying while the metadata shard is unreachable (it is electing its
+// first leader while the other initial members start), until ctx ends.
+func (n *Node) proposeMetaRetrying(ctx context.Context, what string, cmd *raftv1.MetaCommand) error {
+	for {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		res, err := n.proposeMeta(c, cmd)
+		cancel()
+		if err == nil {
+			if err := statusError(res.GetStatus()); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			return nil
+		}
+		if code := core.CodeOf(err); code != core.Unavailable && code != core.DeadlineExceeded {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		n.log.Info("waiting for the metadata shard", "step", what, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	if mine == nil {
-		return fmt.Errorf("start queue shard %d: node %d holds none of its replicas %v", id, n.cfg.NodeID, rec.GetReplicaSet())
-	}
-	// Dragonboat wants a restart with no members and join false, whatever
-	// the first start was.
-	members := map[uint64]dragonboat.Target{}
-	restart := n.nh.HasNodeInfo(id, mine.GetReplicaId())
-	// Before replica ids were allocated, a queue shard's replica was
-	// numbered like its node; such data is not migrated, and starting a
-	// second replica over its directory would corrupt it.
-	if !restart && n.nh.HasNodeInfo(id, n.cfg.NodeID) {
-		return fmt.Errorf("start queue shard %d: %s holds data from an older version (replica %d); it cannot be upgraded",
-			id, n.cfg.DataDir, n.cfg.NodeID)
-	}
-	join := !restart && !mine.GetInitial()
-	if !restart && !join {
-		for _, r := range rec.GetReplicaSet() {
-			if !r.GetInitial() {
-				continue
-			}
-			// The single-node bootstrap knows only its own address;
-			// starting replicas with other nodes needs their records.
-			if r.GetNodeId() != n.cfg.NodeID {
-				return fmt.Errorf("start queue shard %d: initial replica %d is on node %d, not this node", id, r.GetReplicaId(), r.GetNodeId())
-			}
-			members[r.GetReplicaId()] = n.cfg.RaftAddr
-		}
-	}
-	dir := filepath.Join(n.cfg.DataDir, "queue", strconv.FormatUint(id, 10))
-	hooks := shard.QueueHooks{Woken: n.onWoken, Outbox: n.onOutbox}
-	create := func(shardID, replicaID uint64) sm.IOnDiskStateMachine {
-		return shard.NewQueueSM(shard.QueueConfig{
-			ShardID: shardID, ReplicaID: replicaID, Dir: dir, Hooks: hooks, Logger: n.log,
-		})
-	}
-	cfg := n.raftConfig(id)
-	cfg.ReplicaID = mine.GetReplicaId()
-	if err := n.nh.StartOnDiskReplica(members, join, create, cfg); err != nil {
-		return fmt.Errorf("start queue shard %d: %w", id, err)
-	}
-	return nil
 }
 
 // raftConfig is the Raft configuration of one shard.

@@ -14,7 +14,7 @@ func (n *Node) startLoops() {
 		<-n.stop
 		cancel()
 	}()
-	for _, loop := range []func(context.Context){n.tickLoop, n.moverLoop, n.dropLoop} {
+	for _, loop := range []func(context.Context){n.tickLoop, n.moverLoop, n.dropLoop, n.reconcileLoop, n.membershipLoop, n.driverLoop} {
 		n.loops.Add(1)
 		go func() {
 			defer n.loops.Done()

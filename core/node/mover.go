@@ -25,7 +25,7 @@ const (
 // which the target drops as a duplicate.
 func (n *Node) moverLoop(ctx context.Context) {
 	every(ctx, moverInterval, n.moverKick, func(ctx context.Context) {
-		for _, id := range n.queueShards {
+		for _, id := range n.localQueueShards() {
 			if ctx.Err() != nil {
 				return
 			}

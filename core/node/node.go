@@ -16,6 +16,7 @@ import (
 
 	"github.com/lni/dragonboat/v4"
 
+	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 )
 
@@ -62,6 +63,9 @@ type Config struct {
 	pollInterval time.Duration
 }
 
+// DefaultReplicationFactor is ReplicationFactor when the Config leaves it 0.
+const DefaultReplicationFactor = 3
+
 // DefaultQueueShards is QueueShards when the Config leaves it 0.
 const DefaultQueueShards = 4
 
@@ -76,11 +80,15 @@ type Node struct {
 	log *slog.Logger
 	nh  *dragonboat.NodeHost
 
-	// queueShards is the queue shards this node replicates, read from the
-	// metadata shard at start.
-	queueShards []uint64
 	// routes says which nodes host each shard, for forwarding.
 	routes routeTable
+	// view is the cluster layout last read (see view.go), and viewRead
+	// when, in Unix nanoseconds.
+	view     atomic.Pointer[raftv1.MetaState]
+	viewRead atomic.Int64
+	// savedPeers is the content of the peers file last written.
+	peersMu    sync.Mutex
+	savedPeers []byte
 
 	ids   idSource
 	waits *wakeRegistry
@@ -121,7 +129,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.startLoops()
 	n.ready.Store(true)
 	n.log.Info("wharf node started", "node_id", cfg.NodeID, "raft_addr", cfg.RaftAddr,
-		"data_dir", cfg.DataDir, "queue_shards", len(n.queueShards))
+		"data_dir", cfg.DataDir, "local_queue_shards", len(n.localQueueShards()))
 	return n, nil
 }
 
@@ -137,6 +145,12 @@ func checkConfig(cfg *Config) error {
 	}
 	if cfg.QueueShards == 0 {
 		cfg.QueueShards = DefaultQueueShards
+	}
+	if cfg.ReplicationFactor == 0 {
+		cfg.ReplicationFactor = DefaultReplicationFactor
+	}
+	if cfg.ReplicationFactor < 1 || cfg.ReplicationFactor > 5 {
+		return fmt.Errorf("node config: ReplicationFactor must be 1 to 5, got %d", cfg.ReplicationFactor)
 	}
 	if cfg.QueueShards < 1 || cfg.QueueShards > MaxQueueShards {
 		return fmt.Errorf("node config: QueueShards must be 1 to %d, got %d", MaxQueueShards, cfg.QueueShards)
@@ -156,22 +170,27 @@ func checkConfig(cfg *Config) error {
 // nowMs is the proposer's clock in Unix milliseconds.
 func (n *Node) nowMs() int64 { return n.cfg.Now().UnixMilli() }
 
-// Ready reports whether the node can serve requests (its shards have leaders
-// and it has read the metadata).
+// Ready reports whether the node can serve requests: it has read the
+// cluster's layout recently (so it can route), and every replica it runs
+// knows a leader.
 func (n *Node) Ready() bool {
 	if !n.ready.Load() {
 		return false
 	}
-	if !n.hasLeader(metaShardID) {
+	if time.Since(time.Unix(0, n.viewRead.Load())) > readyViewAge {
 		return false
 	}
-	for _, id := range n.queueShards {
+	for id := range n.localReplicas() {
 		if !n.hasLeader(id) {
 			return false
 		}
 	}
 	return true
 }
+
+// readyViewAge is how old the last cluster layout read may be for the node
+// to call itself ready: older means it cannot reach the metadata shard.
+const readyViewAge = 5 * time.Second
 
 // Close stops the node. In-flight requests fail with Unavailable.
 func (n *Node) Close() error {

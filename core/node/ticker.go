@@ -22,7 +22,7 @@ const (
 
 func (n *Node) tickLoop(ctx context.Context) {
 	every(ctx, tickInterval, nil, func(ctx context.Context) {
-		for _, id := range n.queueShards {
+		for _, id := range n.localQueueShards() {
 			if ctx.Err() != nil {
 				return
 			}

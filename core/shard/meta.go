@@ -113,6 +113,8 @@ func (m *MetaSM) Lookup(q any) (any, error) {
 			return (*raftv1.NodeRecord)(nil), nil
 		}
 		return proto.CloneOf(n), nil
+	case MetaPartitionsPerShardQuery:
+		return m.state.PartitionsPerShard(), nil
 	case MetaClusterQuery:
 		// The state shares its records: the clone makes them the caller's.
 		return proto.CloneOf(m.state.Cluster()), nil
@@ -177,3 +179,7 @@ func (m *MetaSM) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <-chan 
 
 // Close does nothing: the state lives in memory.
 func (m *MetaSM) Close() error { return nil }
+
+// MetaPartitionsPerShardQuery asks how many queue partitions each queue
+// shard holds: a map[uint64]int the caller owns.
+type MetaPartitionsPerShardQuery struct{}

@@ -1,0 +1,151 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wharfmq/wharf/core"
+	"github.com/wharfmq/wharf/core/shard"
+	nodev1 "github.com/wharfmq/wharf/proto/wharf/node/v1"
+	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
+)
+
+// The cluster view is the layout the reconcile loop last read from the
+// metadata shard. The membership loop and the cluster API work from it; a
+// stale view only delays them by a round.
+
+func (n *Node) setView(c *raftv1.MetaState) {
+	n.view.Store(c)
+	n.viewRead.Store(time.Now().UnixNano())
+}
+
+// clusterView returns the last layout read; nil before the first read.
+func (n *Node) clusterView() *raftv1.MetaState { return n.view.Load() }
+
+// peersFile keeps the other nodes' API addresses across restarts: a node
+// that hosts no metadata replica reaches the metadata shard through them.
+const peersFile = "peers.json"
+
+type savedPeer struct {
+	NodeID  uint64 `json:"node_id"`
+	APIAddr string `json:"api_addr"`
+}
+
+// savePeers writes the nodes' API addresses when they changed.
+func (n *Node) savePeers(recs []*raftv1.NodeRecord) error {
+	var peers []savedPeer
+	for _, r := range recs {
+		if r.GetApiAddr() != "" {
+			peers = append(peers, savedPeer{r.GetNodeId(), r.GetApiAddr()})
+		}
+	}
+	b, err := json.MarshalIndent(peers, "", "  ")
+	if err != nil {
+		return err
+	}
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	if slices.Equal(b, n.savedPeers) {
+		return nil
+	}
+	path := filepath.Join(n.cfg.DataDir, peersFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	n.savedPeers = b
+	return nil
+}
+
+// loadPeers reads the saved API addresses; none if there is no file.
+func (n *Node) loadPeers() ([]*raftv1.NodeRecord, error) {
+	b, err := os.ReadFile(filepath.Join(n.cfg.DataDir, peersFile))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var peers []savedPeer
+	if err := json.Unmarshal(b, &peers); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", peersFile, err)
+	}
+	var recs []*raftv1.NodeRecord
+	for _, p := range peers {
+		recs = append(recs, &raftv1.NodeRecord{NodeId: p.NodeID, ApiAddr: p.APIAddr})
+	}
+	return recs, nil
+}
+
+// nodeStatus returns the replicas of one node, this one included.
+func (n *Node) nodeStatus(ctx context.Context, nodeID uint64) ([]*nodev1.ReplicaStatus, error) {
+	if nodeID == n.cfg.NodeID {
+		return n.localStatus(), nil
+	}
+	if n.cfg.Peers == nil {
+		return nil, core.Errorf(core.Unavailable, "no peer transport to reach node %d", nodeID)
+	}
+	addr := ""
+	if v := n.clusterView(); v != nil {
+		for _, rec := range v.GetNodes() {
+			if rec.GetNodeId() == nodeID {
+				addr = rec.GetApiAddr()
+			}
+		}
+	}
+	if addr == "" {
+		return nil, core.Errorf(core.Unavailable, "node %d has no known API address", nodeID)
+	}
+	c, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return n.cfg.Peers.Status(c, Peer{ID: nodeID, APIAddr: addr})
+}
+
+// clusterStatuses asks every node for its replicas, concurrently; nodes
+// that do not answer are missing from the result.
+func (n *Node) clusterStatuses(ctx context.Context, nodes []*raftv1.NodeRecord) map[uint64][]*nodev1.ReplicaStatus {
+	out := map[uint64][]*nodev1.ReplicaStatus{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, rec := range nodes {
+		wg.Add(1)
+		go func(id uint64) {
+			defer wg.Done()
+			st, err := n.nodeStatus(ctx, id)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			out[id] = st
+			mu.Unlock()
+		}(rec.GetNodeId())
+	}
+	wg.Wait()
+	return out
+}
+
+// partitionsPerShard reads how many queue partitions each shard holds.
+func (n *Node) partitionsPerShard(ctx context.Context) (map[uint64]int32, error) {
+	v, err := n.read(ctx, metaShardID, shard.MetaPartitionsPerShardQuery{})
+	if err != nil {
+		return nil, err
+	}
+	counts, ok := v.(map[uint64]int)
+	if !ok {
+		return nil, core.Errorf(core.Internal, "partitions per shard lookup returned %T", v)
+	}
+	out := map[uint64]int32{}
+	for id, c := range counts {
+		out[id] = int32(c)
+	}
+	return out, nil
+}
