@@ -34,6 +34,8 @@ func QueryToProto(q any) (*raftv1.ShardQuery, error) {
 		out.Query = &raftv1.ShardQuery_MetaNode{MetaNode: &raftv1.MetaNodeQuery{NodeId: q.NodeID}}
 	case MetaClusterQuery:
 		out.Query = &raftv1.ShardQuery_MetaCluster{MetaCluster: &raftv1.MetaClusterQuery{}}
+	case MetaPartitionsPerShardQuery:
+		out.Query = &raftv1.ShardQuery_MetaPartitionsPerShard{MetaPartitionsPerShard: &raftv1.MetaPartitionsPerShardQuery{}}
 	case MetaPendingDropsQuery:
 		out.Query = &raftv1.ShardQuery_MetaPendingDrops{MetaPendingDrops: &raftv1.MetaPendingDropsQuery{
 			After: q.After, Limit: clampInt32(q.Limit),
@@ -70,6 +72,8 @@ func QueryFromProto(q *raftv1.ShardQuery) (any, error) {
 		return MetaNodeQuery{NodeID: q.MetaNode.GetNodeId()}, nil
 	case *raftv1.ShardQuery_MetaCluster:
 		return MetaClusterQuery{}, nil
+	case *raftv1.ShardQuery_MetaPartitionsPerShard:
+		return MetaPartitionsPerShardQuery{}, nil
 	case *raftv1.ShardQuery_MetaPendingDrops:
 		p := q.MetaPendingDrops
 		return MetaPendingDropsQuery{After: p.GetAfter(), Limit: int(p.GetLimit())}, nil
@@ -104,6 +108,12 @@ func ResultToProto(v any) (*raftv1.ShardQueryResult, error) {
 		out.Result = &raftv1.ShardQueryResult_Node{Node: &raftv1.NodeLookup{Node: v}}
 	case *raftv1.MetaState:
 		out.Result = &raftv1.ShardQueryResult_Cluster{Cluster: nonNil(v)}
+	case map[uint64]int:
+		counts := make(map[uint64]int64, len(v))
+		for id, c := range v {
+			counts[id] = int64(c)
+		}
+		out.Result = &raftv1.ShardQueryResult_PartitionCounts{PartitionCounts: &raftv1.PartitionCounts{Partitions: counts}}
 	case []*raftv1.Placement:
 		out.Result = &raftv1.ShardQueryResult_Placements{Placements: &raftv1.Placements{Placements: v}}
 	case *raftv1.ShardState:
@@ -157,6 +167,14 @@ func ResultFromProto(q any, r *raftv1.ShardQueryResult) (any, error) {
 	case MetaClusterQuery:
 		if r, ok := res.(*raftv1.ShardQueryResult_Cluster); ok {
 			return nonNil(r.Cluster), nil
+		}
+	case MetaPartitionsPerShardQuery:
+		if r, ok := res.(*raftv1.ShardQueryResult_PartitionCounts); ok {
+			counts := make(map[uint64]int, len(r.PartitionCounts.GetPartitions()))
+			for id, c := range r.PartitionCounts.GetPartitions() {
+				counts[id] = int(c)
+			}
+			return counts, nil
 		}
 	case MetaPendingDropsQuery:
 		if r, ok := res.(*raftv1.ShardQueryResult_Placements); ok {

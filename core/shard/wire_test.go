@@ -100,6 +100,7 @@ func TestQueriesOverTheWireAnswerAsLocally(t *testing.T) {
 		MetaNodeQuery{NodeID: 1},
 		MetaNodeQuery{NodeID: 42},
 		MetaClusterQuery{},
+		MetaPartitionsPerShardQuery{},
 		MetaPendingDropsQuery{Limit: 10},
 	}
 	queueQueries := []any{

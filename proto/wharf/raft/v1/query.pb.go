@@ -38,6 +38,7 @@ type ShardQuery struct {
 	//	*ShardQuery_MetaShard
 	//	*ShardQuery_MetaNode
 	//	*ShardQuery_MetaCluster
+	//	*ShardQuery_MetaPartitionsPerShard
 	//	*ShardQuery_ShardState
 	//	*ShardQuery_Partitions
 	//	*ShardQuery_NextWake
@@ -156,6 +157,15 @@ func (x *ShardQuery) GetMetaCluster() *MetaClusterQuery {
 	return nil
 }
 
+func (x *ShardQuery) GetMetaPartitionsPerShard() *MetaPartitionsPerShardQuery {
+	if x != nil {
+		if x, ok := x.Query.(*ShardQuery_MetaPartitionsPerShard); ok {
+			return x.MetaPartitionsPerShard
+		}
+	}
+	return nil
+}
+
 func (x *ShardQuery) GetShardState() *ShardStateQuery {
 	if x != nil {
 		if x, ok := x.Query.(*ShardQuery_ShardState); ok {
@@ -229,6 +239,10 @@ type ShardQuery_MetaCluster struct {
 	MetaCluster *MetaClusterQuery `protobuf:"bytes,8,opt,name=meta_cluster,json=metaCluster,proto3,oneof"`
 }
 
+type ShardQuery_MetaPartitionsPerShard struct {
+	MetaPartitionsPerShard *MetaPartitionsPerShardQuery `protobuf:"bytes,9,opt,name=meta_partitions_per_shard,json=metaPartitionsPerShard,proto3,oneof"`
+}
+
 type ShardQuery_ShardState struct {
 	// Queue shards.
 	ShardState *ShardStateQuery `protobuf:"bytes,16,opt,name=shard_state,json=shardState,proto3,oneof"`
@@ -261,6 +275,8 @@ func (*ShardQuery_MetaShard) isShardQuery_Query() {}
 func (*ShardQuery_MetaNode) isShardQuery_Query() {}
 
 func (*ShardQuery_MetaCluster) isShardQuery_Query() {}
+
+func (*ShardQuery_MetaPartitionsPerShard) isShardQuery_Query() {}
 
 func (*ShardQuery_ShardState) isShardQuery_Query() {}
 
@@ -553,6 +569,44 @@ func (*MetaClusterQuery) Descriptor() ([]byte, []int) {
 	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{6}
 }
 
+// MetaPartitionsPerShardQuery asks how many queue partitions each queue
+// shard holds: partition_counts.
+type MetaPartitionsPerShardQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetaPartitionsPerShardQuery) Reset() {
+	*x = MetaPartitionsPerShardQuery{}
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetaPartitionsPerShardQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetaPartitionsPerShardQuery) ProtoMessage() {}
+
+func (x *MetaPartitionsPerShardQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetaPartitionsPerShardQuery.ProtoReflect.Descriptor instead.
+func (*MetaPartitionsPerShardQuery) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{7}
+}
+
 // MetaPendingDropsQuery asks for up to limit partitions of deleted queues
 // still to be dropped, with ids above after: Placements.
 type MetaPendingDropsQuery struct {
@@ -565,7 +619,7 @@ type MetaPendingDropsQuery struct {
 
 func (x *MetaPendingDropsQuery) Reset() {
 	*x = MetaPendingDropsQuery{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[7]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +631,7 @@ func (x *MetaPendingDropsQuery) String() string {
 func (*MetaPendingDropsQuery) ProtoMessage() {}
 
 func (x *MetaPendingDropsQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[7]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +644,7 @@ func (x *MetaPendingDropsQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaPendingDropsQuery.ProtoReflect.Descriptor instead.
 func (*MetaPendingDropsQuery) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{7}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MetaPendingDropsQuery) GetAfter() uint64 {
@@ -616,7 +670,7 @@ type MetaNodesQuery struct {
 
 func (x *MetaNodesQuery) Reset() {
 	*x = MetaNodesQuery{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[8]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +682,7 @@ func (x *MetaNodesQuery) String() string {
 func (*MetaNodesQuery) ProtoMessage() {}
 
 func (x *MetaNodesQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[8]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +695,7 @@ func (x *MetaNodesQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaNodesQuery.ProtoReflect.Descriptor instead.
 func (*MetaNodesQuery) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{8}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{9}
 }
 
 // ShardStateQuery asks for a queue shard's bookkeeping: ShardState.
@@ -653,7 +707,7 @@ type ShardStateQuery struct {
 
 func (x *ShardStateQuery) Reset() {
 	*x = ShardStateQuery{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[9]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +719,7 @@ func (x *ShardStateQuery) String() string {
 func (*ShardStateQuery) ProtoMessage() {}
 
 func (x *ShardStateQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[9]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +732,7 @@ func (x *ShardStateQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardStateQuery.ProtoReflect.Descriptor instead.
 func (*ShardStateQuery) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{9}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{10}
 }
 
 // PartitionsQuery asks for the bookkeeping of partitions of a queue shard:
@@ -692,7 +746,7 @@ type PartitionsQuery struct {
 
 func (x *PartitionsQuery) Reset() {
 	*x = PartitionsQuery{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[10]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +758,7 @@ func (x *PartitionsQuery) String() string {
 func (*PartitionsQuery) ProtoMessage() {}
 
 func (x *PartitionsQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[10]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +771,7 @@ func (x *PartitionsQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionsQuery.ProtoReflect.Descriptor instead.
 func (*PartitionsQuery) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{10}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PartitionsQuery) GetPartitionIds() []uint64 {
@@ -737,7 +791,7 @@ type NextWakeQuery struct {
 
 func (x *NextWakeQuery) Reset() {
 	*x = NextWakeQuery{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[11]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +803,7 @@ func (x *NextWakeQuery) String() string {
 func (*NextWakeQuery) ProtoMessage() {}
 
 func (x *NextWakeQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[11]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +816,7 @@ func (x *NextWakeQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NextWakeQuery.ProtoReflect.Descriptor instead.
 func (*NextWakeQuery) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{11}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{12}
 }
 
 // OutboxQuery asks for up to limit pending dead-letter moves: OutboxEntries.
@@ -775,7 +829,7 @@ type OutboxQuery struct {
 
 func (x *OutboxQuery) Reset() {
 	*x = OutboxQuery{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[12]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +841,7 @@ func (x *OutboxQuery) String() string {
 func (*OutboxQuery) ProtoMessage() {}
 
 func (x *OutboxQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[12]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +854,7 @@ func (x *OutboxQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboxQuery.ProtoReflect.Descriptor instead.
 func (*OutboxQuery) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{12}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *OutboxQuery) GetLimit() int32 {
@@ -823,6 +877,7 @@ type ShardQueryResult struct {
 	//	*ShardQueryResult_Shard
 	//	*ShardQueryResult_Node
 	//	*ShardQueryResult_Cluster
+	//	*ShardQueryResult_PartitionCounts
 	//	*ShardQueryResult_ShardState
 	//	*ShardQueryResult_PartitionStates
 	//	*ShardQueryResult_NextWakeMs
@@ -834,7 +889,7 @@ type ShardQueryResult struct {
 
 func (x *ShardQueryResult) Reset() {
 	*x = ShardQueryResult{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[13]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +901,7 @@ func (x *ShardQueryResult) String() string {
 func (*ShardQueryResult) ProtoMessage() {}
 
 func (x *ShardQueryResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[13]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +914,7 @@ func (x *ShardQueryResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardQueryResult.ProtoReflect.Descriptor instead.
 func (*ShardQueryResult) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{13}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ShardQueryResult) GetResult() isShardQueryResult_Result {
@@ -941,6 +996,15 @@ func (x *ShardQueryResult) GetCluster() *MetaState {
 	return nil
 }
 
+func (x *ShardQueryResult) GetPartitionCounts() *PartitionCounts {
+	if x != nil {
+		if x, ok := x.Result.(*ShardQueryResult_PartitionCounts); ok {
+			return x.PartitionCounts
+		}
+	}
+	return nil
+}
+
 func (x *ShardQueryResult) GetShardState() *ShardState {
 	if x != nil {
 		if x, ok := x.Result.(*ShardQueryResult_ShardState); ok {
@@ -1013,6 +1077,10 @@ type ShardQueryResult_Cluster struct {
 	Cluster *MetaState `protobuf:"bytes,8,opt,name=cluster,proto3,oneof"`
 }
 
+type ShardQueryResult_PartitionCounts struct {
+	PartitionCounts *PartitionCounts `protobuf:"bytes,9,opt,name=partition_counts,json=partitionCounts,proto3,oneof"`
+}
+
 type ShardQueryResult_ShardState struct {
 	ShardState *ShardState `protobuf:"bytes,16,opt,name=shard_state,json=shardState,proto3,oneof"`
 }
@@ -1046,6 +1114,8 @@ func (*ShardQueryResult_Node) isShardQueryResult_Result() {}
 
 func (*ShardQueryResult_Cluster) isShardQueryResult_Result() {}
 
+func (*ShardQueryResult_PartitionCounts) isShardQueryResult_Result() {}
+
 func (*ShardQueryResult_ShardState) isShardQueryResult_Result() {}
 
 func (*ShardQueryResult_PartitionStates) isShardQueryResult_Result() {}
@@ -1064,7 +1134,7 @@ type QueueLookup struct {
 
 func (x *QueueLookup) Reset() {
 	*x = QueueLookup{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[14]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1146,7 @@ func (x *QueueLookup) String() string {
 func (*QueueLookup) ProtoMessage() {}
 
 func (x *QueueLookup) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[14]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1159,7 @@ func (x *QueueLookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueLookup.ProtoReflect.Descriptor instead.
 func (*QueueLookup) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{14}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *QueueLookup) GetQueue() *QueueRecord {
@@ -1110,7 +1180,7 @@ type QueueNames struct {
 
 func (x *QueueNames) Reset() {
 	*x = QueueNames{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[15]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1192,7 @@ func (x *QueueNames) String() string {
 func (*QueueNames) ProtoMessage() {}
 
 func (x *QueueNames) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[15]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1205,7 @@ func (x *QueueNames) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueNames.ProtoReflect.Descriptor instead.
 func (*QueueNames) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{15}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *QueueNames) GetNames() []string {
@@ -1162,7 +1232,7 @@ type ShardLookup struct {
 
 func (x *ShardLookup) Reset() {
 	*x = ShardLookup{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[16]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1244,7 @@ func (x *ShardLookup) String() string {
 func (*ShardLookup) ProtoMessage() {}
 
 func (x *ShardLookup) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[16]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1257,7 @@ func (x *ShardLookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardLookup.ProtoReflect.Descriptor instead.
 func (*ShardLookup) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{16}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ShardLookup) GetShard() *ShardRecord {
@@ -1207,7 +1277,7 @@ type NodeLookup struct {
 
 func (x *NodeLookup) Reset() {
 	*x = NodeLookup{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[17]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1289,7 @@ func (x *NodeLookup) String() string {
 func (*NodeLookup) ProtoMessage() {}
 
 func (x *NodeLookup) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[17]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,12 +1302,57 @@ func (x *NodeLookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLookup.ProtoReflect.Descriptor instead.
 func (*NodeLookup) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{17}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NodeLookup) GetNode() *NodeRecord {
 	if x != nil {
 		return x.Node
+	}
+	return nil
+}
+
+type PartitionCounts struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Queue shard id to the partitions it holds.
+	Partitions    map[uint64]int64 `protobuf:"bytes,1,rep,name=partitions,proto3" json:"partitions,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionCounts) Reset() {
+	*x = PartitionCounts{}
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionCounts) ProtoMessage() {}
+
+func (x *PartitionCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionCounts.ProtoReflect.Descriptor instead.
+func (*PartitionCounts) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PartitionCounts) GetPartitions() map[uint64]int64 {
+	if x != nil {
+		return x.Partitions
 	}
 	return nil
 }
@@ -1251,7 +1366,7 @@ type ShardRecords struct {
 
 func (x *ShardRecords) Reset() {
 	*x = ShardRecords{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[18]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1378,7 @@ func (x *ShardRecords) String() string {
 func (*ShardRecords) ProtoMessage() {}
 
 func (x *ShardRecords) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[18]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1391,7 @@ func (x *ShardRecords) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardRecords.ProtoReflect.Descriptor instead.
 func (*ShardRecords) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{18}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ShardRecords) GetShards() []*ShardRecord {
@@ -1295,7 +1410,7 @@ type Placements struct {
 
 func (x *Placements) Reset() {
 	*x = Placements{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[19]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1422,7 @@ func (x *Placements) String() string {
 func (*Placements) ProtoMessage() {}
 
 func (x *Placements) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[19]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1435,7 @@ func (x *Placements) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placements.ProtoReflect.Descriptor instead.
 func (*Placements) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{19}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Placements) GetPlacements() []*Placement {
@@ -1339,7 +1454,7 @@ type NodeRecords struct {
 
 func (x *NodeRecords) Reset() {
 	*x = NodeRecords{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[20]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1466,7 @@ func (x *NodeRecords) String() string {
 func (*NodeRecords) ProtoMessage() {}
 
 func (x *NodeRecords) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[20]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1479,7 @@ func (x *NodeRecords) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecords.ProtoReflect.Descriptor instead.
 func (*NodeRecords) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{20}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *NodeRecords) GetNodes() []*NodeRecord {
@@ -1384,7 +1499,7 @@ type PartitionStates struct {
 
 func (x *PartitionStates) Reset() {
 	*x = PartitionStates{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[21]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1511,7 @@ func (x *PartitionStates) String() string {
 func (*PartitionStates) ProtoMessage() {}
 
 func (x *PartitionStates) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[21]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1524,7 @@ func (x *PartitionStates) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStates.ProtoReflect.Descriptor instead.
 func (*PartitionStates) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{21}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PartitionStates) GetPartitions() []*PartitionStateSlot {
@@ -1430,7 +1545,7 @@ type PartitionStateSlot struct {
 
 func (x *PartitionStateSlot) Reset() {
 	*x = PartitionStateSlot{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[22]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1557,7 @@ func (x *PartitionStateSlot) String() string {
 func (*PartitionStateSlot) ProtoMessage() {}
 
 func (x *PartitionStateSlot) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[22]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1570,7 @@ func (x *PartitionStateSlot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStateSlot.ProtoReflect.Descriptor instead.
 func (*PartitionStateSlot) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{22}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PartitionStateSlot) GetState() *PartitionState {
@@ -1474,7 +1589,7 @@ type OutboxEntries struct {
 
 func (x *OutboxEntries) Reset() {
 	*x = OutboxEntries{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[23]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1486,7 +1601,7 @@ func (x *OutboxEntries) String() string {
 func (*OutboxEntries) ProtoMessage() {}
 
 func (x *OutboxEntries) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[23]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1499,7 +1614,7 @@ func (x *OutboxEntries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboxEntries.ProtoReflect.Descriptor instead.
 func (*OutboxEntries) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{23}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *OutboxEntries) GetEntries() []*OutboxEntry {
@@ -1513,7 +1628,7 @@ var File_wharf_raft_v1_query_proto protoreflect.FileDescriptor
 
 const file_wharf_raft_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x19wharf/raft/v1/query.proto\x12\rwharf.raft.v1\x1a\x18wharf/raft/v1/meta.proto\x1a\x19wharf/raft/v1/queue.proto\"\xa6\x06\n" +
+	"\x19wharf/raft/v1/query.proto\x12\rwharf.raft.v1\x1a\x18wharf/raft/v1/meta.proto\x1a\x19wharf/raft/v1/queue.proto\"\x8f\a\n" +
 	"\n" +
 	"ShardQuery\x12>\n" +
 	"\n" +
@@ -1527,7 +1642,8 @@ const file_wharf_raft_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"meta_shard\x18\x06 \x01(\v2\x1d.wharf.raft.v1.MetaShardQueryH\x00R\tmetaShard\x12;\n" +
 	"\tmeta_node\x18\a \x01(\v2\x1c.wharf.raft.v1.MetaNodeQueryH\x00R\bmetaNode\x12D\n" +
-	"\fmeta_cluster\x18\b \x01(\v2\x1f.wharf.raft.v1.MetaClusterQueryH\x00R\vmetaCluster\x12A\n" +
+	"\fmeta_cluster\x18\b \x01(\v2\x1f.wharf.raft.v1.MetaClusterQueryH\x00R\vmetaCluster\x12g\n" +
+	"\x19meta_partitions_per_shard\x18\t \x01(\v2*.wharf.raft.v1.MetaPartitionsPerShardQueryH\x00R\x16metaPartitionsPerShard\x12A\n" +
 	"\vshard_state\x18\x10 \x01(\v2\x1e.wharf.raft.v1.ShardStateQueryH\x00R\n" +
 	"shardState\x12@\n" +
 	"\n" +
@@ -1548,7 +1664,8 @@ const file_wharf_raft_v1_query_proto_rawDesc = "" +
 	"\bshard_id\x18\x01 \x01(\x04R\ashardId\"(\n" +
 	"\rMetaNodeQuery\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\"\x12\n" +
-	"\x10MetaClusterQuery\"C\n" +
+	"\x10MetaClusterQuery\"\x1d\n" +
+	"\x1bMetaPartitionsPerShardQuery\"C\n" +
 	"\x15MetaPendingDropsQuery\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\x04R\x05after\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\x10\n" +
@@ -1558,7 +1675,7 @@ const file_wharf_raft_v1_query_proto_rawDesc = "" +
 	"\rpartition_ids\x18\x01 \x03(\x04R\fpartitionIds\"\x0f\n" +
 	"\rNextWakeQuery\"#\n" +
 	"\vOutboxQuery\x12\x14\n" +
-	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\xc7\x05\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\x94\x06\n" +
 	"\x10ShardQueryResult\x122\n" +
 	"\x05queue\x18\x01 \x01(\v2\x1a.wharf.raft.v1.QueueLookupH\x00R\x05queue\x12<\n" +
 	"\vqueue_names\x18\x02 \x01(\v2\x19.wharf.raft.v1.QueueNamesH\x00R\n" +
@@ -1570,7 +1687,8 @@ const file_wharf_raft_v1_query_proto_rawDesc = "" +
 	"\x05nodes\x18\x05 \x01(\v2\x1a.wharf.raft.v1.NodeRecordsH\x00R\x05nodes\x122\n" +
 	"\x05shard\x18\x06 \x01(\v2\x1a.wharf.raft.v1.ShardLookupH\x00R\x05shard\x12/\n" +
 	"\x04node\x18\a \x01(\v2\x19.wharf.raft.v1.NodeLookupH\x00R\x04node\x124\n" +
-	"\acluster\x18\b \x01(\v2\x18.wharf.raft.v1.MetaStateH\x00R\acluster\x12<\n" +
+	"\acluster\x18\b \x01(\v2\x18.wharf.raft.v1.MetaStateH\x00R\acluster\x12K\n" +
+	"\x10partition_counts\x18\t \x01(\v2\x1e.wharf.raft.v1.PartitionCountsH\x00R\x0fpartitionCounts\x12<\n" +
 	"\vshard_state\x18\x10 \x01(\v2\x19.wharf.raft.v1.ShardStateH\x00R\n" +
 	"shardState\x12K\n" +
 	"\x10partition_states\x18\x11 \x01(\v2\x1e.wharf.raft.v1.PartitionStatesH\x00R\x0fpartitionStates\x12\"\n" +
@@ -1588,7 +1706,14 @@ const file_wharf_raft_v1_query_proto_rawDesc = "" +
 	"\x05shard\x18\x01 \x01(\v2\x1a.wharf.raft.v1.ShardRecordR\x05shard\";\n" +
 	"\n" +
 	"NodeLookup\x12-\n" +
-	"\x04node\x18\x01 \x01(\v2\x19.wharf.raft.v1.NodeRecordR\x04node\"B\n" +
+	"\x04node\x18\x01 \x01(\v2\x19.wharf.raft.v1.NodeRecordR\x04node\"\xa0\x01\n" +
+	"\x0fPartitionCounts\x12N\n" +
+	"\n" +
+	"partitions\x18\x01 \x03(\v2..wharf.raft.v1.PartitionCounts.PartitionsEntryR\n" +
+	"partitions\x1a=\n" +
+	"\x0fPartitionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x04R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"B\n" +
 	"\fShardRecords\x122\n" +
 	"\x06shards\x18\x01 \x03(\v2\x1a.wharf.raft.v1.ShardRecordR\x06shards\"F\n" +
 	"\n" +
@@ -1619,79 +1744,85 @@ func file_wharf_raft_v1_query_proto_rawDescGZIP() []byte {
 	return file_wharf_raft_v1_query_proto_rawDescData
 }
 
-var file_wharf_raft_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_wharf_raft_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_wharf_raft_v1_query_proto_goTypes = []any{
-	(*ShardQuery)(nil),            // 0: wharf.raft.v1.ShardQuery
-	(*MetaQueueQuery)(nil),        // 1: wharf.raft.v1.MetaQueueQuery
-	(*MetaListQuery)(nil),         // 2: wharf.raft.v1.MetaListQuery
-	(*MetaShardsQuery)(nil),       // 3: wharf.raft.v1.MetaShardsQuery
-	(*MetaShardQuery)(nil),        // 4: wharf.raft.v1.MetaShardQuery
-	(*MetaNodeQuery)(nil),         // 5: wharf.raft.v1.MetaNodeQuery
-	(*MetaClusterQuery)(nil),      // 6: wharf.raft.v1.MetaClusterQuery
-	(*MetaPendingDropsQuery)(nil), // 7: wharf.raft.v1.MetaPendingDropsQuery
-	(*MetaNodesQuery)(nil),        // 8: wharf.raft.v1.MetaNodesQuery
-	(*ShardStateQuery)(nil),       // 9: wharf.raft.v1.ShardStateQuery
-	(*PartitionsQuery)(nil),       // 10: wharf.raft.v1.PartitionsQuery
-	(*NextWakeQuery)(nil),         // 11: wharf.raft.v1.NextWakeQuery
-	(*OutboxQuery)(nil),           // 12: wharf.raft.v1.OutboxQuery
-	(*ShardQueryResult)(nil),      // 13: wharf.raft.v1.ShardQueryResult
-	(*QueueLookup)(nil),           // 14: wharf.raft.v1.QueueLookup
-	(*QueueNames)(nil),            // 15: wharf.raft.v1.QueueNames
-	(*ShardLookup)(nil),           // 16: wharf.raft.v1.ShardLookup
-	(*NodeLookup)(nil),            // 17: wharf.raft.v1.NodeLookup
-	(*ShardRecords)(nil),          // 18: wharf.raft.v1.ShardRecords
-	(*Placements)(nil),            // 19: wharf.raft.v1.Placements
-	(*NodeRecords)(nil),           // 20: wharf.raft.v1.NodeRecords
-	(*PartitionStates)(nil),       // 21: wharf.raft.v1.PartitionStates
-	(*PartitionStateSlot)(nil),    // 22: wharf.raft.v1.PartitionStateSlot
-	(*OutboxEntries)(nil),         // 23: wharf.raft.v1.OutboxEntries
-	(*MetaState)(nil),             // 24: wharf.raft.v1.MetaState
-	(*ShardState)(nil),            // 25: wharf.raft.v1.ShardState
-	(*QueueRecord)(nil),           // 26: wharf.raft.v1.QueueRecord
-	(*ShardRecord)(nil),           // 27: wharf.raft.v1.ShardRecord
-	(*NodeRecord)(nil),            // 28: wharf.raft.v1.NodeRecord
-	(*Placement)(nil),             // 29: wharf.raft.v1.Placement
-	(*PartitionState)(nil),        // 30: wharf.raft.v1.PartitionState
-	(*OutboxEntry)(nil),           // 31: wharf.raft.v1.OutboxEntry
+	(*ShardQuery)(nil),                  // 0: wharf.raft.v1.ShardQuery
+	(*MetaQueueQuery)(nil),              // 1: wharf.raft.v1.MetaQueueQuery
+	(*MetaListQuery)(nil),               // 2: wharf.raft.v1.MetaListQuery
+	(*MetaShardsQuery)(nil),             // 3: wharf.raft.v1.MetaShardsQuery
+	(*MetaShardQuery)(nil),              // 4: wharf.raft.v1.MetaShardQuery
+	(*MetaNodeQuery)(nil),               // 5: wharf.raft.v1.MetaNodeQuery
+	(*MetaClusterQuery)(nil),            // 6: wharf.raft.v1.MetaClusterQuery
+	(*MetaPartitionsPerShardQuery)(nil), // 7: wharf.raft.v1.MetaPartitionsPerShardQuery
+	(*MetaPendingDropsQuery)(nil),       // 8: wharf.raft.v1.MetaPendingDropsQuery
+	(*MetaNodesQuery)(nil),              // 9: wharf.raft.v1.MetaNodesQuery
+	(*ShardStateQuery)(nil),             // 10: wharf.raft.v1.ShardStateQuery
+	(*PartitionsQuery)(nil),             // 11: wharf.raft.v1.PartitionsQuery
+	(*NextWakeQuery)(nil),               // 12: wharf.raft.v1.NextWakeQuery
+	(*OutboxQuery)(nil),                 // 13: wharf.raft.v1.OutboxQuery
+	(*ShardQueryResult)(nil),            // 14: wharf.raft.v1.ShardQueryResult
+	(*QueueLookup)(nil),                 // 15: wharf.raft.v1.QueueLookup
+	(*QueueNames)(nil),                  // 16: wharf.raft.v1.QueueNames
+	(*ShardLookup)(nil),                 // 17: wharf.raft.v1.ShardLookup
+	(*NodeLookup)(nil),                  // 18: wharf.raft.v1.NodeLookup
+	(*PartitionCounts)(nil),             // 19: wharf.raft.v1.PartitionCounts
+	(*ShardRecords)(nil),                // 20: wharf.raft.v1.ShardRecords
+	(*Placements)(nil),                  // 21: wharf.raft.v1.Placements
+	(*NodeRecords)(nil),                 // 22: wharf.raft.v1.NodeRecords
+	(*PartitionStates)(nil),             // 23: wharf.raft.v1.PartitionStates
+	(*PartitionStateSlot)(nil),          // 24: wharf.raft.v1.PartitionStateSlot
+	(*OutboxEntries)(nil),               // 25: wharf.raft.v1.OutboxEntries
+	nil,                                 // 26: wharf.raft.v1.PartitionCounts.PartitionsEntry
+	(*MetaState)(nil),                   // 27: wharf.raft.v1.MetaState
+	(*ShardState)(nil),                  // 28: wharf.raft.v1.ShardState
+	(*QueueRecord)(nil),                 // 29: wharf.raft.v1.QueueRecord
+	(*ShardRecord)(nil),                 // 30: wharf.raft.v1.ShardRecord
+	(*NodeRecord)(nil),                  // 31: wharf.raft.v1.NodeRecord
+	(*Placement)(nil),                   // 32: wharf.raft.v1.Placement
+	(*PartitionState)(nil),              // 33: wharf.raft.v1.PartitionState
+	(*OutboxEntry)(nil),                 // 34: wharf.raft.v1.OutboxEntry
 }
 var file_wharf_raft_v1_query_proto_depIdxs = []int32{
 	1,  // 0: wharf.raft.v1.ShardQuery.meta_queue:type_name -> wharf.raft.v1.MetaQueueQuery
 	2,  // 1: wharf.raft.v1.ShardQuery.meta_list:type_name -> wharf.raft.v1.MetaListQuery
 	3,  // 2: wharf.raft.v1.ShardQuery.meta_shards:type_name -> wharf.raft.v1.MetaShardsQuery
-	7,  // 3: wharf.raft.v1.ShardQuery.meta_pending_drops:type_name -> wharf.raft.v1.MetaPendingDropsQuery
-	8,  // 4: wharf.raft.v1.ShardQuery.meta_nodes:type_name -> wharf.raft.v1.MetaNodesQuery
+	8,  // 3: wharf.raft.v1.ShardQuery.meta_pending_drops:type_name -> wharf.raft.v1.MetaPendingDropsQuery
+	9,  // 4: wharf.raft.v1.ShardQuery.meta_nodes:type_name -> wharf.raft.v1.MetaNodesQuery
 	4,  // 5: wharf.raft.v1.ShardQuery.meta_shard:type_name -> wharf.raft.v1.MetaShardQuery
 	5,  // 6: wharf.raft.v1.ShardQuery.meta_node:type_name -> wharf.raft.v1.MetaNodeQuery
 	6,  // 7: wharf.raft.v1.ShardQuery.meta_cluster:type_name -> wharf.raft.v1.MetaClusterQuery
-	9,  // 8: wharf.raft.v1.ShardQuery.shard_state:type_name -> wharf.raft.v1.ShardStateQuery
-	10, // 9: wharf.raft.v1.ShardQuery.partitions:type_name -> wharf.raft.v1.PartitionsQuery
-	11, // 10: wharf.raft.v1.ShardQuery.next_wake:type_name -> wharf.raft.v1.NextWakeQuery
-	12, // 11: wharf.raft.v1.ShardQuery.outbox:type_name -> wharf.raft.v1.OutboxQuery
-	14, // 12: wharf.raft.v1.ShardQueryResult.queue:type_name -> wharf.raft.v1.QueueLookup
-	15, // 13: wharf.raft.v1.ShardQueryResult.queue_names:type_name -> wharf.raft.v1.QueueNames
-	18, // 14: wharf.raft.v1.ShardQueryResult.shards:type_name -> wharf.raft.v1.ShardRecords
-	19, // 15: wharf.raft.v1.ShardQueryResult.placements:type_name -> wharf.raft.v1.Placements
-	20, // 16: wharf.raft.v1.ShardQueryResult.nodes:type_name -> wharf.raft.v1.NodeRecords
-	16, // 17: wharf.raft.v1.ShardQueryResult.shard:type_name -> wharf.raft.v1.ShardLookup
-	17, // 18: wharf.raft.v1.ShardQueryResult.node:type_name -> wharf.raft.v1.NodeLookup
-	24, // 19: wharf.raft.v1.ShardQueryResult.cluster:type_name -> wharf.raft.v1.MetaState
-	25, // 20: wharf.raft.v1.ShardQueryResult.shard_state:type_name -> wharf.raft.v1.ShardState
-	21, // 21: wharf.raft.v1.ShardQueryResult.partition_states:type_name -> wharf.raft.v1.PartitionStates
-	23, // 22: wharf.raft.v1.ShardQueryResult.outbox_entries:type_name -> wharf.raft.v1.OutboxEntries
-	26, // 23: wharf.raft.v1.QueueLookup.queue:type_name -> wharf.raft.v1.QueueRecord
-	27, // 24: wharf.raft.v1.ShardLookup.shard:type_name -> wharf.raft.v1.ShardRecord
-	28, // 25: wharf.raft.v1.NodeLookup.node:type_name -> wharf.raft.v1.NodeRecord
-	27, // 26: wharf.raft.v1.ShardRecords.shards:type_name -> wharf.raft.v1.ShardRecord
-	29, // 27: wharf.raft.v1.Placements.placements:type_name -> wharf.raft.v1.Placement
-	28, // 28: wharf.raft.v1.NodeRecords.nodes:type_name -> wharf.raft.v1.NodeRecord
-	22, // 29: wharf.raft.v1.PartitionStates.partitions:type_name -> wharf.raft.v1.PartitionStateSlot
-	30, // 30: wharf.raft.v1.PartitionStateSlot.state:type_name -> wharf.raft.v1.PartitionState
-	31, // 31: wharf.raft.v1.OutboxEntries.entries:type_name -> wharf.raft.v1.OutboxEntry
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	7,  // 8: wharf.raft.v1.ShardQuery.meta_partitions_per_shard:type_name -> wharf.raft.v1.MetaPartitionsPerShardQuery
+	10, // 9: wharf.raft.v1.ShardQuery.shard_state:type_name -> wharf.raft.v1.ShardStateQuery
+	11, // 10: wharf.raft.v1.ShardQuery.partitions:type_name -> wharf.raft.v1.PartitionsQuery
+	12, // 11: wharf.raft.v1.ShardQuery.next_wake:type_name -> wharf.raft.v1.NextWakeQuery
+	13, // 12: wharf.raft.v1.ShardQuery.outbox:type_name -> wharf.raft.v1.OutboxQuery
+	15, // 13: wharf.raft.v1.ShardQueryResult.queue:type_name -> wharf.raft.v1.QueueLookup
+	16, // 14: wharf.raft.v1.ShardQueryResult.queue_names:type_name -> wharf.raft.v1.QueueNames
+	20, // 15: wharf.raft.v1.ShardQueryResult.shards:type_name -> wharf.raft.v1.ShardRecords
+	21, // 16: wharf.raft.v1.ShardQueryResult.placements:type_name -> wharf.raft.v1.Placements
+	22, // 17: wharf.raft.v1.ShardQueryResult.nodes:type_name -> wharf.raft.v1.NodeRecords
+	17, // 18: wharf.raft.v1.ShardQueryResult.shard:type_name -> wharf.raft.v1.ShardLookup
+	18, // 19: wharf.raft.v1.ShardQueryResult.node:type_name -> wharf.raft.v1.NodeLookup
+	27, // 20: wharf.raft.v1.ShardQueryResult.cluster:type_name -> wharf.raft.v1.MetaState
+	19, // 21: wharf.raft.v1.ShardQueryResult.partition_counts:type_name -> wharf.raft.v1.PartitionCounts
+	28, // 22: wharf.raft.v1.ShardQueryResult.shard_state:type_name -> wharf.raft.v1.ShardState
+	23, // 23: wharf.raft.v1.ShardQueryResult.partition_states:type_name -> wharf.raft.v1.PartitionStates
+	25, // 24: wharf.raft.v1.ShardQueryResult.outbox_entries:type_name -> wharf.raft.v1.OutboxEntries
+	29, // 25: wharf.raft.v1.QueueLookup.queue:type_name -> wharf.raft.v1.QueueRecord
+	30, // 26: wharf.raft.v1.ShardLookup.shard:type_name -> wharf.raft.v1.ShardRecord
+	31, // 27: wharf.raft.v1.NodeLookup.node:type_name -> wharf.raft.v1.NodeRecord
+	26, // 28: wharf.raft.v1.PartitionCounts.partitions:type_name -> wharf.raft.v1.PartitionCounts.PartitionsEntry
+	30, // 29: wharf.raft.v1.ShardRecords.shards:type_name -> wharf.raft.v1.ShardRecord
+	32, // 30: wharf.raft.v1.Placements.placements:type_name -> wharf.raft.v1.Placement
+	31, // 31: wharf.raft.v1.NodeRecords.nodes:type_name -> wharf.raft.v1.NodeRecord
+	24, // 32: wharf.raft.v1.PartitionStates.partitions:type_name -> wharf.raft.v1.PartitionStateSlot
+	33, // 33: wharf.raft.v1.PartitionStateSlot.state:type_name -> wharf.raft.v1.PartitionState
+	34, // 34: wharf.raft.v1.OutboxEntries.entries:type_name -> wharf.raft.v1.OutboxEntry
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_wharf_raft_v1_query_proto_init() }
@@ -1710,12 +1841,13 @@ func file_wharf_raft_v1_query_proto_init() {
 		(*ShardQuery_MetaShard)(nil),
 		(*ShardQuery_MetaNode)(nil),
 		(*ShardQuery_MetaCluster)(nil),
+		(*ShardQuery_MetaPartitionsPerShard)(nil),
 		(*ShardQuery_ShardState)(nil),
 		(*ShardQuery_Partitions)(nil),
 		(*ShardQuery_NextWake)(nil),
 		(*ShardQuery_Outbox)(nil),
 	}
-	file_wharf_raft_v1_query_proto_msgTypes[13].OneofWrappers = []any{
+	file_wharf_raft_v1_query_proto_msgTypes[14].OneofWrappers = []any{
 		(*ShardQueryResult_Queue)(nil),
 		(*ShardQueryResult_QueueNames)(nil),
 		(*ShardQueryResult_Shards)(nil),
@@ -1724,6 +1856,7 @@ func file_wharf_raft_v1_query_proto_init() {
 		(*ShardQueryResult_Shard)(nil),
 		(*ShardQueryResult_Node)(nil),
 		(*ShardQueryResult_Cluster)(nil),
+		(*ShardQueryResult_PartitionCounts)(nil),
 		(*ShardQueryResult_ShardState)(nil),
 		(*ShardQueryResult_PartitionStates)(nil),
 		(*ShardQueryResult_NextWakeMs)(nil),
@@ -1735,7 +1868,7 @@ func file_wharf_raft_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wharf_raft_v1_query_proto_rawDesc), len(file_wharf_raft_v1_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
