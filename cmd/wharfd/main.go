@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,7 +17,9 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/core/node"
+	nodev1 "github.com/wharfmq/wharf/proto/wharf/node/v1"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+	"github.com/wharfmq/wharf/transport/peer"
 	"github.com/wharfmq/wharf/transport/twirpapi"
 )
 
@@ -32,6 +36,9 @@ func main() {
 // server is what wharfd needs of a node; *node.Node provides it.
 type server interface {
 	wharfv1.QueueService
+	wharfv1.ClusterService
+	// NodeService is what the other nodes call.
+	NodeService() nodev1.NodeService
 	Ready() bool
 	Close() error
 }
@@ -80,6 +87,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		return 1
 	}
 
+	peers := peer.NewClient()
+	defer peers.Close()
 	logger.Info("starting node", "node_id", cfg.nodeID, "data_dir", dataDir)
 	began := time.Now()
 	n, err := start(ctx, node.Config{
@@ -92,6 +101,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		ReplicationFactor: cfg.replicationFactor,
 		QueueShards:       cfg.queueShards,
 		SnapshotEntries:   cfg.snapshotEntries,
+		Peers:             peers,
 		Logger:            logger.With("component", "node"),
 	})
 	if err != nil {
@@ -102,7 +112,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 	logger.Info("wharfd serving", "api_addr", ln.Addr().String(), "raft_addr", cfg.raftAddr,
 		"data_dir", dataDir, "node_id", cfg.nodeID, "queue_shards", cfg.queueShards,
 		"startup", time.Since(began).Round(time.Millisecond))
-	h := twirpapi.NewHandler(n, n.Ready, logger.With("component", "api"))
+	h := handler(n, logger)
 	code := 0
 	if err := serve(ctx, ln, h, logger, drainTimeout); err != nil {
 		logger.Error("http server failed", "err", err)
@@ -116,6 +126,19 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 	}
 	logger.Info("stopped")
 	return code
+}
+
+// handler serves the queue API, the cluster API and, for the other nodes,
+// NodeService, all on the API address.
+func handler(n server, logger *slog.Logger) http.Handler {
+	api := logger.With("component", "api")
+	mux := http.NewServeMux()
+	mux.Handle("/", twirpapi.NewHandler(n, n.Ready, api))
+	cluster := twirpapi.NewClusterHandler(n, api)
+	mux.Handle(wharfv1.ClusterServicePathPrefix, cluster)
+	nodes := peer.NewHandler(n.NodeService(), logger.With("component", "peer"))
+	mux.Handle(nodev1.NodeServicePathPrefix, nodes)
+	return mux
 }
 
 // checkFree reports whether addr can be listened on, so that a Raft port

@@ -17,18 +17,21 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/core/node"
+	nodev1 "github.com/wharfmq/wharf/proto/wharf/node/v1"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 )
 
 // fakeNode stands in for *node.Node.
 type fakeNode struct {
 	wharfv1.QueueService
+	wharfv1.ClusterService
 	cfg    node.Config
 	closed atomic.Bool
 }
 
-func (f *fakeNode) Ready() bool  { return true }
-func (f *fakeNode) Close() error { f.closed.Store(true); return nil }
+func (f *fakeNode) Ready() bool                     { return true }
+func (f *fakeNode) NodeService() nodev1.NodeService { return nil }
+func (f *fakeNode) Close() error                    { f.closed.Store(true); return nil }
 
 func (f *fakeNode) start(ctx context.Context, cfg node.Config) (server, error) {
 	f.cfg = cfg

@@ -107,6 +107,12 @@ func (n *Node) sendEntry(rec *raftv1.QueueRecord, prefix, body string, delay *in
 	if err != nil {
 		return nil, core.Errorf(core.Internal, "%v", err)
 	}
+	if requestID == "" {
+		// Every send carries a request id, so that the node may retry its
+		// proposal after a timeout (see proposeLocal) without storing the
+		// message twice.
+		requestID = "node:" + id
+	}
 	return &raftv1.SendEntry{
 		MessageId:       id,
 		Body:            body,

@@ -21,6 +21,13 @@ const (
 	// (no leader yet) or busy; the context's deadline ends the retries.
 	retryFirst = 5 * time.Millisecond
 	retryMax   = 200 * time.Millisecond
+	// attemptTimeout bounds one attempt of a proposal or read. A follower
+	// forwards proposals and reads to the leader it knows; if that leader
+	// just died, they are dropped and would wait out the whole deadline.
+	// Retrying after a short attempt instead lets them reach the new
+	// leader, elected within a few hundred milliseconds. It is far above a
+	// healthy commit (milliseconds), so retries are rare otherwise.
+	attemptTimeout = 2 * time.Second
 )
 
 // proposeQueue proposes cmd to a queue shard, stamped with the node's clock.
@@ -72,13 +79,22 @@ func (n *Node) propose(ctx context.Context, shardID uint64, cmd, out proto.Messa
 // outcome is unknown, so it is never retried here.
 func (n *Node) proposeLocal(ctx context.Context, shardID uint64, data []byte) ([]byte, error) {
 	backoff := retryFirst
+	repeatable := repeatable(shardID, data)
 	for attempt := 0; ; attempt++ {
 		if n.stopping() {
 			return nil, core.Errorf(core.Unavailable, "node is shutting down")
 		}
-		r, err := n.nh.SyncPropose(ctx, n.nh.GetNoOPSession(shardID), data)
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if repeatable {
+			actx, cancel = context.WithTimeout(ctx, attemptTimeout)
+		}
+		r, err := n.nh.SyncPropose(actx, n.nh.GetNoOPSession(shardID), data)
+		cancel()
 		if err == nil {
 			return r.Data, nil
+		}
+		if repeatable && ctx.Err() == nil && errors.Is(err, dragonboat.ErrTimeout) {
+			continue // the attempt's deadline, not the caller's: try again
 		}
 		if !notCommitted(err) {
 			return nil, raftError(fmt.Sprintf("propose to shard %d", shardID), err, true)
@@ -108,9 +124,16 @@ func (n *Node) readLocal(ctx context.Context, shardID uint64, query any) (any, e
 		if n.stopping() {
 			return nil, core.Errorf(core.Unavailable, "node is shutting down")
 		}
-		v, err := n.nh.SyncRead(ctx, shardID, query)
+		// Reads change nothing: an attempt that timed out (its ReadIndex
+		// lost with a dead leader) is simply made again.
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		v, err := n.nh.SyncRead(actx, shardID, query)
+		cancel()
 		if err == nil {
 			return v, nil
+		}
+		if ctx.Err() == nil && errors.Is(err, dragonboat.ErrTimeout) {
+			continue
 		}
 		if !notCommitted(err) && !shard.Retryable(err) {
 			return nil, raftError(fmt.Sprintf("read shard %d", shardID), err, false)
@@ -194,4 +217,24 @@ func sleep(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
 	case <-stop:
 		return false
 	}
+}
+
+// repeatable reports whether committing the command twice is harmless, so
+// that a proposal whose attempt timed out (its outcome unknown) may be made
+// again. Queue commands are: sends carry request ids (the node adds one when
+// the client did not), deletes and visibility changes act on one lease,
+// ticks, imports and acks are idempotent, and a receive repeated leases
+// other messages while the first receive's lease simply runs out, which
+// at-least-once delivery allows. Metadata commands are idempotent or
+// compare-and-set, except DeleteQueue: repeated, it would report not_found
+// for the queue its first attempt deleted.
+func repeatable(shardID uint64, data []byte) bool {
+	if shardID != metaShardID {
+		return true
+	}
+	cmd := &raftv1.MetaCommand{}
+	if err := proto.Unmarshal(data, cmd); err != nil {
+		return false
+	}
+	return cmd.GetDeleteQueue() == nil
 }
