@@ -65,7 +65,13 @@ func freeAddr(t *testing.T) string {
 
 func newServer(t *testing.T, extra ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), apiAddr: freeAddr(t), raftAddr: freeAddr(t), extra: extra}
+	return newServerAt(t, freeAddr(t), freeAddr(t), extra...)
+}
+
+// newServerAt starts wharfd on the given addresses.
+func newServerAt(t *testing.T, apiAddr, raftAddr string, extra ...string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), apiAddr: apiAddr, raftAddr: raftAddr, extra: extra}
 	s.client = wharfv1.NewQueueServiceProtobufClient("http://"+s.apiAddr, &http.Client{Timeout: 30 * time.Second})
 	s.start()
 	t.Cleanup(func() {

@@ -1,0 +1,248 @@
+package main_test
+
+// Cluster tests: several real wharfd processes on 127.0.0.1.
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+	"github.com/wharfmq/wharf/transport/client"
+)
+
+// cluster is n wharfd processes started as one new cluster.
+type cluster struct {
+	t     *testing.T
+	nodes map[uint64]*server
+}
+
+func newCluster(t *testing.T, n int, extra ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, nodes: map[uint64]*server{}}
+	api, raft := map[uint64]string{}, map[uint64]string{}
+	var members []string
+	for i := uint64(1); i <= uint64(n); i++ {
+		api[i], raft[i] = freeAddr(t), freeAddr(t)
+		members = append(members, fmt.Sprintf("%d=%s", i, raft[i]))
+	}
+	// The nodes wait for each other to elect leaders, so they start together.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i := uint64(1); i <= uint64(n); i++ {
+		wg.Add(1)
+		go func(i uint64) {
+			defer wg.Done()
+			args := append([]string{"--node-id", fmt.Sprint(i), "--initial-members", strings.Join(members, ",")}, extra...)
+			s := newServerAt(t, api[i], raft[i], args...)
+			mu.Lock()
+			c.nodes[i] = s
+			mu.Unlock()
+		}(i)
+	}
+	wg.Wait()
+	return c
+}
+
+// endpoints lists the API addresses of the given nodes, or of all.
+func (c *cluster) endpoints() []string {
+	var out []string
+	for i := uint64(1); i <= 7; i++ {
+		if s, ok := c.nodes[i]; ok {
+			out = append(out, "http://"+s.apiAddr)
+		}
+	}
+	return out
+}
+
+func (c *cluster) admin(id uint64) wharfv1.ClusterService {
+	return wharfv1.NewClusterServiceProtobufClient("http://"+c.nodes[id].apiAddr, &http.Client{Timeout: 10 * time.Second})
+}
+
+func (c *cluster) status(via uint64) *wharfv1.GetClusterStatusResponse {
+	c.t.Helper()
+	st, err := c.admin(via).GetClusterStatus(ctx(c.t), &wharfv1.GetClusterStatusRequest{})
+	if err != nil {
+		c.t.Fatalf("cluster status via node %d: %v", via, err)
+	}
+	return st
+}
+
+// waitFor polls cond every 200 ms for up to limit.
+func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// traffic sends numbered messages until stopped, recording what was
+// acknowledged and the longest gap between two acknowledgements.
+type traffic struct {
+	mu      sync.Mutex
+	acked   map[string]bool
+	errors  int
+	lastOK  time.Time
+	longest time.Duration
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func startTraffic(t *testing.T, svc wharfv1.QueueService, queue string, limit int) *traffic {
+	tr := &traffic{acked: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{}), lastOK: time.Now()}
+	go func() {
+		defer close(tr.done)
+		for i := 0; i < limit; i++ {
+			select {
+			case <-tr.stop:
+				return
+			default:
+			}
+			body := fmt.Sprintf("t-%06d", i)
+			_, err := svc.SendMessage(ctx(t), &wharfv1.SendMessageRequest{Queue: queue, Body: body})
+			tr.mu.Lock()
+			if err == nil {
+				tr.acked[body] = true
+				if gap := time.Since(tr.lastOK); gap > tr.longest {
+					tr.longest = gap
+				}
+				tr.lastOK = time.Now()
+			} else {
+				tr.errors++
+			}
+			tr.mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return tr
+}
+
+func (tr *traffic) finish() (acked map[string]bool, longest time.Duration, errors int) {
+	close(tr.stop)
+	<-tr.done
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.acked, tr.longest, tr.errors
+}
+
+// drainAll receives and deletes through svc until the queue is empty.
+func drainAll(t *testing.T, svc wharfv1.QueueService, queue string) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	for empty := 0; empty < 3; {
+		resp, err := svc.ReceiveMessage(ctx(t), &wharfv1.ReceiveMessageRequest{Queue: queue, MaxMessages: 10, WaitTimeSeconds: ptr(int32(1))})
+		if err != nil {
+			t.Fatalf("drain receive: %v", err)
+		}
+		if len(resp.Messages) == 0 {
+			empty++
+			continue
+		}
+		for _, m := range resp.Messages {
+			seen[m.Body]++
+			if _, err := svc.DeleteMessage(ctx(t), &wharfv1.DeleteMessageRequest{Queue: queue, ReceiptHandle: m.ReceiptHandle}); err != nil {
+				t.Fatalf("drain delete: %v", err)
+			}
+		}
+	}
+	return seen
+}
+
+func checkNothingLost(t *testing.T, acked map[string]bool, seen map[string]int) {
+	t.Helper()
+	lost := 0
+	for body := range acked {
+		if seen[body] == 0 {
+			lost++
+			if lost <= 10 {
+				t.Errorf("acknowledged message %s lost", body)
+			}
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d acknowledged messages lost", lost, len(acked))
+	}
+}
+
+// leaderOfQueueShard returns the node leading the only queue shard that
+// holds a partition (the test creates one queue).
+func leaderOfQueueShard(st *wharfv1.GetClusterStatusResponse) uint64 {
+	for _, sh := range st.Shards {
+		if sh.Kind == "queue" && sh.Partitions > 0 {
+			return sh.LeaderNodeId
+		}
+	}
+	return 0
+}
+
+func TestClusterSurvivesKillOfLeader(t *testing.T) {
+	c := newCluster(t, 3)
+	svc := client.New(c.endpoints())
+	if _, err := svc.CreateQueue(ctx(t), &wharfv1.CreateQueueRequest{Name: "busy"}); err != nil {
+		t.Fatal(err)
+	}
+	var leader uint64
+	waitFor(t, "a leader for the queue's shard", 20*time.Second, func() bool {
+		leader = leaderOfQueueShard(c.status(1))
+		return leader != 0
+	})
+	tr := startTraffic(t, svc, "busy", 100000)
+	time.Sleep(2 * time.Second)
+	c.nodes[leader].kill9()
+	killedAt := time.Now()
+	time.Sleep(5 * time.Second)
+	acked, longest, errs := tr.finish()
+	t.Logf("killed node %d (leader of the busy queue's shard); longest gap between acknowledged sends: %v; %d sends failed; %d acknowledged",
+		leader, longest.Round(time.Millisecond), errs, len(acked))
+	if time.Since(killedAt) < longest {
+		t.Fatalf("sends did not resume after the kill")
+	}
+	c.nodes[leader].start()
+	checkNothingLost(t, acked, drainAll(t, svc, "busy"))
+}
+
+func TestClusterAddAndRemoveNodeUnderTraffic(t *testing.T) {
+	c := newCluster(t, 3)
+	svc := client.New(c.endpoints())
+	if _, err := svc.CreateQueue(ctx(t), &wharfv1.CreateQueueRequest{Name: "moving"}); err != nil {
+		t.Fatal(err)
+	}
+	tr := startTraffic(t, svc, "moving", 100000)
+
+	// A fourth node joins through node 2 and receives replicas.
+	c.nodes[4] = newServer(t, "--node-id", "4", "--join", c.nodes[2].apiAddr)
+	waitFor(t, "replicas on node 4", 60*time.Second, func() bool {
+		for _, sh := range c.status(1).Shards {
+			for _, r := range sh.Replicas {
+				if r.NodeId == 4 && r.Health == "healthy" {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	// Node 1 is removed: its replicas move away, then it is forgotten.
+	if _, err := c.admin(3).RemoveNode(ctx(t), &wharfv1.RemoveNodeRequest{NodeId: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 1 to be drained and forgotten", 120*time.Second, func() bool {
+		for _, n := range c.status(2).Nodes {
+			if n.NodeId == 1 {
+				return false
+			}
+		}
+		return true
+	})
+	c.nodes[1].stop()
+	delete(c.nodes, 1)
+	acked, longest, errs := tr.finish()
+	t.Logf("membership changes under traffic: %d acknowledged, %d failed, longest gap %v", len(acked), errs, longest.Round(time.Millisecond))
+	checkNothingLost(t, acked, drainAll(t, client.New(c.endpoints()), "moving"))
+}
