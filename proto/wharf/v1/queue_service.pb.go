@@ -33,8 +33,12 @@ type CreateQueueRequest struct {
 	ReceiveWaitTimeSeconds    *int32                 `protobuf:"varint,7,opt,name=receive_wait_time_seconds,json=receiveWaitTimeSeconds,proto3,oneof" json:"receive_wait_time_seconds,omitempty"`
 	MaximumMessageBytes       *int32                 `protobuf:"varint,8,opt,name=maximum_message_bytes,json=maximumMessageBytes,proto3,oneof" json:"maximum_message_bytes,omitempty"`
 	RedrivePolicy             *RedrivePolicy         `protobuf:"bytes,9,opt,name=redrive_policy,json=redrivePolicy,proto3" json:"redrive_policy,omitempty"`
-	unknownFields             protoimpl.UnknownFields
-	sizeCache                 protoimpl.SizeCache
+	// How many partitions the queue spreads over, each on a queue shard
+	// (1-64; unset: 1). A standard queue's throughput grows with them; a FIFO
+	// queue keeps each message group in one partition. Fixed at creation.
+	Partitions    *int32 `protobuf:"varint,10,opt,name=partitions,proto3,oneof" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateQueueRequest) Reset() {
@@ -128,6 +132,13 @@ func (x *CreateQueueRequest) GetRedrivePolicy() *RedrivePolicy {
 		return x.RedrivePolicy
 	}
 	return nil
+}
+
+func (x *CreateQueueRequest) GetPartitions() int32 {
+	if x != nil && x.Partitions != nil {
+		return *x.Partitions
+	}
+	return 0
 }
 
 type CreateQueueResponse struct {
@@ -1827,7 +1838,7 @@ var File_wharf_v1_queue_service_proto protoreflect.FileDescriptor
 
 const file_wharf_v1_queue_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1cwharf/v1/queue_service.proto\x12\bwharf.v1\x1a\x14wharf/v1/types.proto\"\xea\x04\n" +
+	"\x1cwharf/v1/queue_service.proto\x12\bwharf.v1\x1a\x14wharf/v1/types.proto\"\x9e\x05\n" +
 	"\x12CreateQueueRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04fifo\x18\x02 \x01(\bR\x04fifo\x12>\n" +
@@ -1837,12 +1848,17 @@ const file_wharf_v1_queue_service_proto_rawDesc = "" +
 	"\rdelay_seconds\x18\x06 \x01(\x05H\x02R\fdelaySeconds\x88\x01\x01\x12>\n" +
 	"\x19receive_wait_time_seconds\x18\a \x01(\x05H\x03R\x16receiveWaitTimeSeconds\x88\x01\x01\x127\n" +
 	"\x15maximum_message_bytes\x18\b \x01(\x05H\x04R\x13maximumMessageBytes\x88\x01\x01\x12>\n" +
-	"\x0eredrive_policy\x18\t \x01(\v2\x17.wharf.v1.RedrivePolicyR\rredrivePolicyB\x1d\n" +
+	"\x0eredrive_policy\x18\t \x01(\v2\x17.wharf.v1.RedrivePolicyR\rredrivePolicy\x12#\n" +
+	"\n" +
+	"partitions\x18\n" +
+	" \x01(\x05H\x05R\n" +
+	"partitions\x88\x01\x01B\x1d\n" +
 	"\x1b_visibility_timeout_secondsB\x1c\n" +
 	"\x1a_message_retention_secondsB\x10\n" +
 	"\x0e_delay_secondsB\x1c\n" +
 	"\x1a_receive_wait_time_secondsB\x18\n" +
-	"\x16_maximum_message_bytes\"<\n" +
+	"\x16_maximum_message_bytesB\r\n" +
+	"\v_partitions\"<\n" +
 	"\x13CreateQueueResponse\x12%\n" +
 	"\x05queue\x18\x01 \x01(\v2\x0f.wharf.v1.QueueR\x05queue\"*\n" +
 	"\x12DeleteQueueRequest\x12\x14\n" +

@@ -39,6 +39,7 @@ type Queue struct {
 	// Milliseconds since the Unix epoch.
 	CreatedTimestamp      int64 `protobuf:"varint,13,opt,name=created_timestamp,json=createdTimestamp,proto3" json:"created_timestamp,omitempty"`
 	LastModifiedTimestamp int64 `protobuf:"varint,14,opt,name=last_modified_timestamp,json=lastModifiedTimestamp,proto3" json:"last_modified_timestamp,omitempty"`
+	Partitions            int32 `protobuf:"varint,15,opt,name=partitions,proto3" json:"partitions,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -167,6 +168,13 @@ func (x *Queue) GetCreatedTimestamp() int64 {
 func (x *Queue) GetLastModifiedTimestamp() int64 {
 	if x != nil {
 		return x.LastModifiedTimestamp
+	}
+	return 0
+}
+
+func (x *Queue) GetPartitions() int32 {
+	if x != nil {
+		return x.Partitions
 	}
 	return 0
 }
@@ -489,7 +497,7 @@ var File_wharf_v1_types_proto protoreflect.FileDescriptor
 
 const file_wharf_v1_types_proto_rawDesc = "" +
 	"\n" +
-	"\x14wharf/v1/types.proto\x12\bwharf.v1\"\x96\x06\n" +
+	"\x14wharf/v1/types.proto\x12\bwharf.v1\"\xb6\x06\n" +
 	"\x05Queue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04fifo\x18\x02 \x01(\bR\x04fifo\x12>\n" +
@@ -505,7 +513,10 @@ const file_wharf_v1_types_proto_rawDesc = "" +
 	"*approximate_number_of_messages_not_visible\x18\v \x01(\x03R%approximateNumberOfMessagesNotVisible\x12R\n" +
 	"&approximate_number_of_messages_delayed\x18\f \x01(\x03R\"approximateNumberOfMessagesDelayed\x12+\n" +
 	"\x11created_timestamp\x18\r \x01(\x03R\x10createdTimestamp\x126\n" +
-	"\x17last_modified_timestamp\x18\x0e \x01(\x03R\x15lastModifiedTimestamp\"g\n" +
+	"\x17last_modified_timestamp\x18\x0e \x01(\x03R\x15lastModifiedTimestamp\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x0f \x01(\x05R\n" +
+	"partitions\"g\n" +
 	"\rRedrivePolicy\x12*\n" +
 	"\x11dead_letter_queue\x18\x01 \x01(\tR\x0fdeadLetterQueue\x12*\n" +
 	"\x11max_receive_count\x18\x02 \x01(\x05R\x0fmaxReceiveCount\"z\n" +
