@@ -204,6 +204,8 @@ func TestClusterSurvivesKillOfLeader(t *testing.T) {
 	if time.Since(killedAt) < longest {
 		t.Fatalf("sends did not resume after the kill")
 	}
+	// A restart needs no membership flags: the data directory knows.
+	c.nodes[leader].extra = nil
 	c.nodes[leader].start()
 	checkNothingLost(t, acked, drainAll(t, svc, "busy"))
 }
@@ -217,7 +219,8 @@ func TestClusterAddAndRemoveNodeUnderTraffic(t *testing.T) {
 	tr := startTraffic(t, svc, "moving", 100000)
 
 	// A fourth node joins through node 2 and receives replicas.
-	c.nodes[4] = newServer(t, "--node-id", "4", "--join", c.nodes[2].apiAddr)
+	// No --node-id: the cluster assigns the next free one, 4.
+	c.nodes[4] = newServer(t, "--join", c.nodes[2].apiAddr)
 	waitFor(t, "replicas on node 4", 60*time.Second, func() bool {
 		for _, sh := range c.status(1).Shards {
 			for _, r := range sh.Replicas {

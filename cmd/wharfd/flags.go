@@ -41,7 +41,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.dataDir, "data-dir", "./wharf-data", "directory holding the node's data (created if missing)")
 	fs.StringVar(&c.apiAddr, "api-addr", "127.0.0.1:7070", "host:port to serve the HTTP API on")
 	fs.StringVar(&c.raftAddr, "raft-addr", "127.0.0.1:7071", "host:port for Raft traffic between nodes")
-	fs.Uint64Var(&c.nodeID, "node-id", 1, "this node's replica id (1 for a single node)")
+	fs.Uint64Var(&c.nodeID, "node-id", 0, "this node's id, 1-999 (default: the one its data directory records; 1 for a new single node; chosen by the cluster with --join)")
 	fs.IntVar(&c.queueShards, "queue-shards", 4, "queue shards a new cluster creates")
 	members := fs.String("initial-members", "", `start a new cluster of these nodes: "1=host:raftport,2=host:raftport,3=host:raftport" (this node included)`)
 	fs.StringVar(&c.join, "join", "", "API host:port of a member of a running cluster to join")
@@ -58,6 +58,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		m, err := parseMembers(*members)
 		if err != nil {
 			problems = append(problems, err.Error())
+		} else if c.nodeID == 0 {
+			problems = append(problems, "--initial-members needs --node-id: which of the members this node is")
 		} else if _, ok := m[c.nodeID]; !ok {
 			problems = append(problems, fmt.Sprintf("--initial-members must include this node (--node-id %d)", c.nodeID))
 		} else if m[c.nodeID] != c.raftAddr {
@@ -80,8 +82,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.apiAddr == "" || c.raftAddr == "" {
 		problems = append(problems, "--api-addr and --raft-addr must not be empty")
 	}
-	if c.nodeID == 0 {
-		problems = append(problems, "--node-id must be at least 1")
+	nodeIDSet := false
+	fs.Visit(func(f *flag.Flag) { nodeIDSet = nodeIDSet || f.Name == "node-id" })
+	if nodeIDSet && (c.nodeID == 0 || c.nodeID > 999) {
+		problems = append(problems, "--node-id must be 1 to 999")
 	}
 	if c.queueShards < 1 {
 		problems = append(problems, "--queue-shards must be at least 1")

@@ -42,6 +42,9 @@ const (
 // starts the replicas the metadata shard assigns to it.
 func (n *Node) bootstrap(ctx context.Context) error {
 	installDragonboatLogger(n.log)
+	if err := n.resolveIdentity(); err != nil {
+		return err
+	}
 	nhDir := filepath.Join(n.cfg.DataDir, "raft")
 	nh, err := dragonboat.NewNodeHost(config.NodeHostConfig{
 		NodeHostDir:    nhDir,
@@ -69,6 +72,12 @@ func (n *Node) bootstrap(ctx context.Context) error {
 	newCluster := false
 	switch {
 	case len(onDisk) > 0:
+		if n.cfg.NodeID == 0 {
+			return fmt.Errorf("data directory %s holds replicas but no %s: give --node-id", n.cfg.DataDir, identityFile)
+		}
+		if err := n.saveIdentity(); err != nil {
+			return err
+		}
 		// dragonboat restores each replica's membership from its own log.
 		for _, ni := range onDisk {
 			if err := n.startReplica(ni.ShardID, ni.ReplicaID, nil, false); err != nil {
@@ -88,6 +97,9 @@ func (n *Node) bootstrap(ctx context.Context) error {
 			return fmt.Errorf("initial members %v do not give this node (%d) its Raft address %s", members, n.cfg.NodeID, n.cfg.RaftAddr)
 		}
 		n.log.Info("bootstrapping a new cluster", "members", members)
+		if err := n.saveIdentity(); err != nil {
+			return err
+		}
 		// The metadata shard's initial replica ids are the node ids.
 		if err := n.startReplica(metaShardID, n.cfg.NodeID, members, false); err != nil {
 			return err

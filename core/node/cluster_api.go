@@ -33,6 +33,20 @@ func (n *Node) join(ctx context.Context) error {
 		members, err := j.Join(c, n.cfg.Join, rec)
 		cancel()
 		if err == nil {
+			if n.cfg.NodeID == 0 {
+				// The cluster chose our id: it is the member with our Raft address.
+				for _, m := range members {
+					if m.GetRaftAddr() == n.cfg.RaftAddr {
+						n.cfg.NodeID = m.GetNodeId()
+					}
+				}
+				if n.cfg.NodeID == 0 {
+					return fmt.Errorf("join via %s: the cluster's answer does not list this node", n.cfg.Join)
+				}
+			}
+			if err := n.saveIdentity(); err != nil {
+				return err
+			}
 			n.learnNodes(members)
 			if err := n.savePeers(members); err != nil {
 				return err

@@ -134,8 +134,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 func checkConfig(cfg *Config) error {
-	if cfg.NodeID == 0 {
-		return errors.New("node config: NodeID must be set (1 for a single node)")
+	if cfg.NodeID > 999 {
+		return fmt.Errorf("node config: NodeID must be 1 to 999 (0: from the data directory), got %d", cfg.NodeID)
 	}
 	if cfg.DataDir == "" {
 		return errors.New("node config: DataDir must be set")
