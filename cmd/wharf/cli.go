@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/twitchtv/twirp"
 
@@ -30,6 +32,9 @@ type cli struct {
 	// follow the command.
 	dial func(endpoints []string) wharfv1.QueueService
 	svc  wharfv1.QueueService
+	// dialCluster is dial for the cluster commands.
+	dialCluster func(endpoints []string) wharfv1.ClusterService
+	clusterSvc  wharfv1.ClusterService
 }
 
 func (c *cli) service() wharfv1.QueueService {
@@ -37,6 +42,13 @@ func (c *cli) service() wharfv1.QueueService {
 		c.svc = c.dial(client.SplitEndpoints(c.endpoint))
 	}
 	return c.svc
+}
+
+func (c *cli) cluster() wharfv1.ClusterService {
+	if c.clusterSvc == nil {
+		c.clusterSvc = c.dialCluster(client.SplitEndpoints(c.endpoint))
+	}
+	return c.clusterSvc
 }
 
 type command struct {
@@ -48,7 +60,7 @@ type command struct {
 
 // commands is every command, in the order usage lists them.
 var commands = []command{
-	{"queue create", "NAME [--fifo] [attribute flags]", "create a queue", (*cli).queueCreate},
+	{"queue create", "NAME [--fifo] [--partitions N] [attribute flags]", "create a queue", (*cli).queueCreate},
 	{"queue delete", "NAME", "delete a queue and its messages", (*cli).queueDelete},
 	{"queue list", "[--prefix P]", "list queue names", (*cli).queueList},
 	{"queue get", "NAME", "show a queue's attributes and counts", (*cli).queueGet},
@@ -58,7 +70,13 @@ var commands = []command{
 	{"receive", "QUEUE [flags]", "receive messages", (*cli).receive},
 	{"delete", "QUEUE RECEIPT_HANDLE", "delete a received message", (*cli).deleteMessage},
 	{"change-visibility", "QUEUE RECEIPT_HANDLE SECONDS", "change a received message's visibility timeout", (*cli).changeVisibility},
+	{"cluster status", "", "show the cluster's nodes and shards", (*cli).clusterStatus},
+	{"cluster add", "--raft-addr H:P --api-addr H:P [--node-id N]", "register a node by hand (wharfd --join does it itself)", (*cli).clusterAdd},
+	{"cluster remove", "NODE_ID", "drain a node: move its replicas away, then forget it", (*cli).clusterRemove},
 }
+
+// groups are the words that take a subcommand: "queue create".
+var groups = []string{"queue", "cluster"}
 
 // errUsage marks a mistake in the command line, already reported.
 var errUsage = errors.New("usage error")
@@ -84,12 +102,12 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	}
 
 	name, rest := args[0], args[1:]
-	if name == "queue" {
+	if slices.Contains(groups, name) {
 		if len(rest) == 0 {
-			fmt.Fprintln(c.errOut, "wharf: queue needs a subcommand: create, delete, list, get, update or purge")
+			fmt.Fprintf(c.errOut, "wharf: %s needs a subcommand: %s\n", name, subcommands(name))
 			return 2
 		}
-		name, rest = "queue "+rest[0], rest[1:]
+		name, rest = name+" "+rest[0], rest[1:]
 	}
 	for _, cmd := range commands {
 		if cmd.name == name {
@@ -98,6 +116,20 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintf(c.errOut, "wharf: unknown command %q (run 'wharf help')\n", name)
 	return 2
+}
+
+// subcommands lists group's subcommands: "status, add or remove".
+func subcommands(group string) string {
+	var subs []string
+	for _, cmd := range commands {
+		if sub, ok := strings.CutPrefix(cmd.name, group+" "); ok {
+			subs = append(subs, sub)
+		}
+	}
+	if len(subs) < 2 {
+		return strings.Join(subs, "")
+	}
+	return strings.Join(subs[:len(subs)-1], ", ") + " or " + subs[len(subs)-1]
 }
 
 func (c *cli) globalFlags(fs *flag.FlagSet) {

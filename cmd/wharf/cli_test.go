@@ -25,6 +25,8 @@ func TestUsageErrors(t *testing.T) {
 		{"queue", "create", "q", "--visibility", "99999999999"},
 		{"queue", "create", "q", "--dlq", "dead"},
 		{"queue", "create", "q", "--max-receives", "3"},
+		{"queue", "create", "q", "--partitions", "many"},
+		{"queue", "update", "q", "--partitions", "2"}, // fixed at creation
 		{"queue", "update", "q"},
 		{"queue", "list", "extra"},
 		{"send"},
@@ -54,10 +56,11 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	r := runCLI(t, &fakeService{}, "", "help")
-	if r.code != 0 || !strings.Contains(r.stdout, "queue create") || !strings.Contains(r.stdout, "change-visibility") {
+	if r.code != 0 || !strings.Contains(r.stdout, "queue create") || !strings.Contains(r.stdout, "change-visibility") ||
+		!strings.Contains(r.stdout, "cluster status") {
 		t.Errorf("help: exit %d, stdout:\n%s", r.code, r.stdout)
 	}
-	for _, args := range [][]string{{"-h"}, {"send", "-h"}, {"queue", "create", "--help"}} {
+	for _, args := range [][]string{{"-h"}, {"send", "-h"}, {"queue", "create", "--help"}, {"cluster", "add", "-h"}} {
 		if r := runCLI(t, &fakeService{}, "", args...); r.code != 0 || !strings.Contains(r.stderr, "usage: wharf") {
 			t.Errorf("%q: exit %d, stderr:\n%s", args, r.code, r.stderr)
 		}

@@ -127,6 +127,13 @@ type result struct {
 
 func runCLI(t *testing.T, svc *fakeService, stdin string, args ...string) result {
 	t.Helper()
+	return runWith(t, svc, nil, stdin, args...)
+}
+
+// runWith runs the CLI with svc as the QueueService and the ClusterService
+// from dialCluster; either may be nil when the command must not use it.
+func runWith(t *testing.T, svc *fakeService, dialCluster func([]string) wharfv1.ClusterService, stdin string, args ...string) result {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	var r result
 	c := &cli{
@@ -135,8 +142,18 @@ func runCLI(t *testing.T, svc *fakeService, stdin string, args ...string) result
 		errOut:   &errOut,
 		endpoint: "http://default:7070",
 		dial: func(endpoints []string) wharfv1.QueueService {
+			if svc == nil {
+				t.Fatalf("%q dialed the QueueService", args)
+			}
 			r.endpoint = strings.Join(endpoints, "|")
 			return svc
+		},
+		dialCluster: func(endpoints []string) wharfv1.ClusterService {
+			if dialCluster == nil {
+				t.Fatalf("%q dialed the ClusterService", args)
+			}
+			r.endpoint = strings.Join(endpoints, "|")
+			return dialCluster(endpoints)
 		},
 	}
 	r.code = c.run(context.Background(), args)

@@ -21,6 +21,9 @@ func main() {
 		dial: func(endpoints []string) wharfv1.QueueService {
 			return client.New(endpoints)
 		},
+		dialCluster: func(endpoints []string) wharfv1.ClusterService {
+			return client.NewCluster(endpoints)
+		},
 	}
 	code := c.run(ctx, os.Args[1:])
 	stop()

@@ -60,6 +60,7 @@ func printQueue(w io.Writer, q *wharfv1.Queue) error {
 	return printKV(w, []kv{
 		{"name", q.GetName()},
 		{"fifo", strconv.FormatBool(q.GetFifo())},
+		{"partitions", itoa(q.GetPartitions())},
 		{"content_based_deduplication", strconv.FormatBool(q.GetContentBasedDeduplication())},
 		{"visibility_timeout_seconds", itoa(q.GetVisibilityTimeoutSeconds())},
 		{"message_retention_seconds", itoa(q.GetMessageRetentionSeconds())},
@@ -127,4 +128,90 @@ func timestamp(ms int64) string {
 		return "-"
 	}
 	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// printTable prints rows under header in left-aligned columns two spaces
+// apart.
+func printTable(w io.Writer, header []string, rows [][]string) error {
+	widths := make([]int, len(header))
+	for _, row := range append([][]string{header}, rows...) {
+		for i, cell := range row {
+			widths[i] = max(widths[i], len(cell))
+		}
+	}
+	for _, row := range append([][]string{header}, rows...) {
+		var b strings.Builder
+		for i, cell := range row {
+			if i < len(row)-1 {
+				fmt.Fprintf(&b, "%-*s  ", widths[i], cell)
+			} else {
+				b.WriteString(cell)
+			}
+		}
+		if _, err := fmt.Fprintln(w, strings.TrimRight(b.String(), " ")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printClusterStatus prints a table of nodes and one of shards, with a line
+// per replica; a shard's own columns are on its first line only.
+func printClusterStatus(w io.Writer, s *wharfv1.GetClusterStatusResponse) error {
+	var nodes [][]string
+	for _, n := range s.GetNodes() {
+		reachable := "no"
+		if n.GetReachable() {
+			reachable = "yes"
+		}
+		nodes = append(nodes, []string{utoa(n.GetNodeId()), n.GetState(), n.GetRaftAddr(), n.GetApiAddr(), reachable})
+	}
+	if err := printTable(w, []string{"NODE", "STATE", "RAFT ADDR", "API ADDR", "REACHABLE"}, nodes); err != nil {
+		return err
+	}
+
+	var shards [][]string
+	for _, sh := range s.GetShards() {
+		shard := []string{utoa(sh.GetShardId()), sh.GetKind(), nodeID(sh.GetLeaderNodeId()), itoa(sh.GetPartitions())}
+		if len(sh.GetReplicas()) == 0 {
+			shards = append(shards, append(shard, "-", "-", "-", "-", "-"))
+		}
+		for i, r := range sh.GetReplicas() {
+			if i > 0 {
+				shard = []string{"", "", "", ""}
+			}
+			// A replica that sent no status has applied index and lag 0.
+			applied, lag := utoa(r.GetAppliedIndex()), utoa(r.GetLag())
+			if r.GetAppliedIndex() == 0 && r.GetLag() == 0 {
+				applied, lag = "-", "-"
+			}
+			shards = append(shards, append(shard, utoa(r.GetReplicaId()), nodeID(r.GetNodeId()), r.GetHealth(), applied, lag))
+		}
+	}
+	if _, err := fmt.Fprintln(w); err != nil {
+		return err
+	}
+	return printTable(w, []string{"SHARD", "KIND", "LEADER", "PARTITIONS", "REPLICA", "NODE", "HEALTH", "APPLIED", "LAG"}, shards)
+}
+
+// printNode prints a node that AddNode or RemoveNode returned. Reachable
+// is left out: those calls do not check it.
+func printNode(w io.Writer, n *wharfv1.ClusterNode) error {
+	return printKV(w, []kv{
+		{"node_id", utoa(n.GetNodeId())},
+		{"state", n.GetState()},
+		{"raft_addr", n.GetRaftAddr()},
+		{"api_addr", n.GetApiAddr()},
+	})
+}
+
+func utoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+// nodeID formats a node id; "-" for 0, no node (no leader is known, or a
+// replica's node is not).
+func nodeID(id uint64) string {
+	if id == 0 {
+		return "-"
+	}
+	return utoa(id)
 }

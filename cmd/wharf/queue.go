@@ -10,6 +10,8 @@ import (
 func (c *cli) queueCreate(ctx context.Context, args []string) error {
 	fs := c.flagSet("queue create", "NAME [flags]")
 	fifo := fs.Bool("fifo", false, "create a FIFO queue (its name must end in .fifo)")
+	var partitions int32
+	int32Var(fs, &partitions, "partitions", 0, "spread the queue over `n` partitions, 1-64, fixed at creation (server default 1)")
 	var a queueAttrs
 	a.register(fs)
 	pos, err := c.parse(fs, args)
@@ -19,11 +21,12 @@ func (c *cli) queueCreate(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return c.usageError(fs, "want one queue NAME, got %d arguments", len(pos))
 	}
-	v, err := a.values(setFlags(fs), false)
+	set := setFlags(fs)
+	v, err := a.values(set, false)
 	if err != nil {
 		return c.usageError(fs, "%v", err)
 	}
-	resp, err := c.service().CreateQueue(ctx, &wharfv1.CreateQueueRequest{
+	req := &wharfv1.CreateQueueRequest{
 		Name:                      pos[0],
 		Fifo:                      *fifo,
 		ContentBasedDeduplication: a.contentDedup,
@@ -33,7 +36,11 @@ func (c *cli) queueCreate(ctx context.Context, args []string) error {
 		ReceiveWaitTimeSeconds:    v.wait,
 		MaximumMessageBytes:       v.maxBytes,
 		RedrivePolicy:             v.redrive,
-	})
+	}
+	if set["partitions"] {
+		req.Partitions = &partitions
+	}
+	resp, err := c.service().CreateQueue(ctx, req)
 	if err != nil {
 		return err
 	}

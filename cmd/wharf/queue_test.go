@@ -17,6 +17,9 @@ func TestQueueCreate(t *testing.T) {
 	}{
 		// Attributes not given are not sent: the server applies defaults.
 		{[]string{"orders"}, &wharfv1.CreateQueueRequest{Name: "orders"}},
+		{[]string{"orders", "--partitions", "8"}, &wharfv1.CreateQueueRequest{Name: "orders", Partitions: proto.Int32(8)}},
+		// Sent as given, so the server reports a value out of range.
+		{[]string{"--partitions", "0", "orders"}, &wharfv1.CreateQueueRequest{Name: "orders", Partitions: proto.Int32(0)}},
 		{[]string{"orders.fifo", "--fifo", "--content-based-dedup"},
 			&wharfv1.CreateQueueRequest{Name: "orders.fifo", Fifo: true, ContentBasedDeduplication: true}},
 		{[]string{"--visibility", "0", "orders", "--retention", "60", "--delay", "5", "--wait", "20", "--max-bytes", "1024"},
@@ -78,6 +81,7 @@ func TestQueueUpdateSendsOnlyGivenFlags(t *testing.T) {
 func TestQueueGetOutput(t *testing.T) {
 	svc := &fakeService{queue: &wharfv1.Queue{
 		Name:                                  "orders",
+		Partitions:                            4,
 		VisibilityTimeoutSeconds:              30,
 		MessageRetentionSeconds:               345600,
 		MaximumMessageBytes:                   262144,
@@ -93,6 +97,7 @@ func TestQueueGetOutput(t *testing.T) {
 	wantRequest(t, svc, &wharfv1.GetQueueRequest{Queue: "orders"})
 	want := `name:                                       orders
 fifo:                                       false
+partitions:                                 4
 content_based_deduplication:                false
 visibility_timeout_seconds:                 30
 message_retention_seconds:                  345600
