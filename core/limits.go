@@ -42,4 +42,8 @@ const (
 
 	// MaxQueues bounds the queues a cluster holds.
 	MaxQueues = 100000
+
+	// MaxPartitions bounds the partitions a queue is created with (1 when
+	// unset). Each partition lives on one queue shard.
+	MaxPartitions = 64
 )

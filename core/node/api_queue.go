@@ -11,23 +11,30 @@ import (
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 )
 
-// partitionsPerQueue is how many partitions a new queue gets. One for now:
-// a queue's throughput is one Raft shard's.
-const partitionsPerQueue = 1
-
 func (n *Node) CreateQueue(ctx context.Context, req *wharfv1.CreateQueueRequest) (*wharfv1.CreateQueueResponse, error) {
 	attrs, err := validate.CreateQueue(req)
 	if err != nil {
 		return nil, err
 	}
+	partitions, err := validate.Partitions(req)
+	if err != nil {
+		return nil, err
+	}
 	res, err := n.proposeMeta(ctx, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_CreateQueue{CreateQueue: &raftv1.CreateQueue{
-		Name: req.GetName(), Attributes: attrs, Partitions: partitionsPerQueue,
+		Name: req.GetName(), Attributes: attrs, Partitions: partitions,
 	}}})
 	if err != nil {
 		return nil, err
 	}
 	if err := statusError(res.GetStatus()); err != nil {
 		return nil, err
+	}
+	// The metadata shard answers a create of an existing queue with equal
+	// attributes with that queue, whatever its partition count: a create
+	// is idempotent only when that matches too.
+	if got := len(res.GetQueue().GetPartitions()); got != int(partitions) {
+		return nil, core.Errorf(core.AlreadyExists, "queue %q already exists with %d partitions, not %d",
+			req.GetName(), got, partitions)
 	}
 	return &wharfv1.CreateQueueResponse{Queue: apiQueue(res.GetQueue(), counts{})}, nil
 }
@@ -245,6 +252,7 @@ func apiQueue(rec *raftv1.QueueRecord, c counts) *wharfv1.Queue {
 		ApproximateNumberOfMessagesDelayed:    c.delayed,
 		CreatedTimestamp:                      rec.GetCreatedMs(),
 		LastModifiedTimestamp:                 rec.GetModifiedMs(),
+		Partitions:                            int32(len(rec.GetPartitions())),
 	}
 	if a.GetDeadLetterQueue() != "" {
 		q.RedrivePolicy = &wharfv1.RedrivePolicy{

@@ -44,6 +44,10 @@ func (n *Node) ReceiveMessage(ctx context.Context, req *wharfv1.ReceiveMessageRe
 		until = d.Add(-responseMargin)
 	}
 	parts := rec.GetPartitions()
+	var attemptID string // orders the partitions of a FIFO receive with one
+	if rec.GetAttributes().GetFifo() {
+		attemptID = req.GetReceiveRequestAttemptId()
+	}
 	for round := 0; round < maxPollRounds; round++ {
 		// Watch before looking, so that a send landing between an empty
 		// receive and the wait still wakes it. Partitions whose shard has
@@ -55,7 +59,7 @@ func (n *Node) ReceiveMessage(ctx context.Context, req *wharfv1.ReceiveMessageRe
 		if wait > 0 {
 			watches, remote = n.watchPartitions(parts)
 		}
-		for _, p := range receiveOrder(len(parts)) {
+		for _, p := range receiveOrder(len(parts), attemptID) {
 			msgs, err := n.receive(ctx, rec, parts[p], dl, maxMessages, visibility, req.GetReceiveRequestAttemptId())
 			if err != nil {
 				return nil, err

@@ -48,12 +48,21 @@ func groupPartition(groupID string, n int) int {
 	return int(h.Sum64() % uint64(n))
 }
 
-// receiveOrder is the order in which a receive tries the queue's
-// partitions: from a random one, so that receivers spread over them.
-func receiveOrder(n int) []int {
+// receiveOrder is the order in which a receive tries the queue's n
+// partitions: from a random one, so that receivers spread over them. A FIFO
+// receive with an attempt id (attemptID != "") starts at hash(attempt id)
+// instead: the partition that answered the first attempt remembers it, and
+// a retry must look at the partitions in the same order to reach it before
+// leasing other messages elsewhere. (It still leases elsewhere if a
+// partition ahead of that one gained visible messages in between.)
+func receiveOrder(n int, attemptID string) []int {
 	order := make([]int, n)
 	start := 0
-	if n > 1 {
+	switch {
+	case n <= 1:
+	case attemptID != "":
+		start = groupPartition(attemptID, n)
+	default:
 		start = rand.IntN(n)
 	}
 	for i := range order {

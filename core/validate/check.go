@@ -40,6 +40,7 @@ var (
 	waitBound       = bound{"receive_wait_time_seconds", 0, core.MaxWaitTimeSeconds, 0}
 	sizeBound       = bound{"maximum_message_bytes", core.MinMaximumMessageBytes, core.MaxMaximumMessageBytes, core.DefaultMaximumMessageBytes}
 	receiveBound    = bound{"max_receive_count", core.MinMaxReceiveCount, core.MaxMaxReceiveCount, 0}
+	partitionsBound = bound{"partitions", 1, core.MaxPartitions, 1}
 )
 
 // isIDChar reports the characters of queue names and batch entry ids.

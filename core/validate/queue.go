@@ -61,6 +61,9 @@ func CreateQueue(req *wharfv1.CreateQueueRequest) (*raftv1.QueueAttributes, erro
 	if req.GetContentBasedDeduplication() && !fifo {
 		return nil, core.FieldError("content_based_deduplication", "only FIFO queues support content-based deduplication")
 	}
+	if _, err := Partitions(req); err != nil {
+		return nil, err
+	}
 	attrs := &raftv1.QueueAttributes{
 		Fifo:                      fifo,
 		ContentBasedDeduplication: req.GetContentBasedDeduplication(),
@@ -93,6 +96,15 @@ func CreateQueue(req *wharfv1.CreateQueueRequest) (*raftv1.QueueAttributes, erro
 		}
 	}
 	return attrs, nil
+}
+
+// Partitions returns the partition count a CreateQueueRequest asks for:
+// 1 to core.MaxPartitions, 1 when unset. CreateQueue checks it too.
+func Partitions(req *wharfv1.CreateQueueRequest) (int32, error) {
+	if req == nil {
+		return partitionsBound.def, nil
+	}
+	return partitionsBound.resolve(req.Partitions)
 }
 
 // UpdateQueue checks an UpdateQueueRequest against the queue's current

@@ -199,6 +199,10 @@ func TestCreateQueue(t *testing.T) {
 			req:   &wharfv1.CreateQueueRequest{Name: "q", RedrivePolicy: &wharfv1.RedrivePolicy{DeadLetterQueue: "d", MaxReceiveCount: 1001}},
 			field: "redrive_policy.max_receive_count",
 		},
+		{name: "64 partitions", req: &wharfv1.CreateQueueRequest{Name: "q", Partitions: i32(64)}, want: defaultAttrs(false)},
+		{name: "0 partitions", req: &wharfv1.CreateQueueRequest{Name: "q", Partitions: i32(0)}, field: "partitions", msg: "partitions: must be between 1 and 64, got 0"},
+		{name: "65 partitions", req: &wharfv1.CreateQueueRequest{Name: "q", Partitions: i32(65)}, field: "partitions", msg: "between 1 and 64, got 65"},
+		{name: "negative partitions", req: &wharfv1.CreateQueueRequest{Name: "q.fifo", Fifo: true, Partitions: i32(-1)}, field: "partitions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,6 +212,32 @@ func TestCreateQueue(t *testing.T) {
 				t.Fatalf("attributes = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestPartitions(t *testing.T) {
+	for _, tt := range []struct {
+		req  *wharfv1.CreateQueueRequest
+		want int32
+		ok   bool
+	}{
+		{nil, 1, true},
+		{&wharfv1.CreateQueueRequest{Name: "q"}, 1, true},
+		{&wharfv1.CreateQueueRequest{Name: "q", Partitions: i32(1)}, 1, true},
+		{&wharfv1.CreateQueueRequest{Name: "q", Partitions: i32(4)}, 4, true},
+		{&wharfv1.CreateQueueRequest{Name: "q", Partitions: i32(64)}, 64, true},
+		{&wharfv1.CreateQueueRequest{Name: "q", Partitions: i32(0)}, 0, false},
+		{&wharfv1.CreateQueueRequest{Name: "q", Partitions: i32(65)}, 0, false},
+		{&wharfv1.CreateQueueRequest{Name: "q", Partitions: i32(-1)}, 0, false},
+	} {
+		got, err := Partitions(tt.req)
+		if tt.ok {
+			if err != nil || got != tt.want {
+				t.Errorf("Partitions(%v) = %d, %v; want %d", tt.req, got, err, tt.want)
+			}
+			continue
+		}
+		expect(t, err, "partitions", "must be between 1 and 64")
 	}
 }
 
