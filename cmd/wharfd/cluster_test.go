@@ -29,21 +29,15 @@ func newCluster(t *testing.T, n int, extra ...string) *cluster {
 		api[i], raft[i] = freeAddr(t), freeAddr(t)
 		members = append(members, fmt.Sprintf("%d=%s", i, raft[i]))
 	}
-	// The nodes wait for each other to elect leaders, so they start together.
-	var wg sync.WaitGroup
-	var mu sync.Mutex
+	// The nodes wait for each other to elect leaders: launch them all, then
+	// wait for each.
 	for i := uint64(1); i <= uint64(n); i++ {
-		wg.Add(1)
-		go func(i uint64) {
-			defer wg.Done()
-			args := append([]string{"--node-id", fmt.Sprint(i), "--initial-members", strings.Join(members, ",")}, extra...)
-			s := newServerAt(t, api[i], raft[i], args...)
-			mu.Lock()
-			c.nodes[i] = s
-			mu.Unlock()
-		}(i)
+		args := append([]string{"--node-id", fmt.Sprint(i), "--initial-members", strings.Join(members, ",")}, extra...)
+		c.nodes[i] = launchAt(t, api[i], raft[i], args...)
 	}
-	wg.Wait()
+	for i := uint64(1); i <= uint64(n); i++ {
+		c.nodes[i].waitReady()
+	}
 	return c
 }
 
@@ -248,4 +242,103 @@ func TestClusterAddAndRemoveNodeUnderTraffic(t *testing.T) {
 	acked, longest, errs := tr.finish()
 	t.Logf("membership changes under traffic: %d acknowledged, %d failed, longest gap %v", len(acked), errs, longest.Round(time.Millisecond))
 	checkNothingLost(t, acked, drainAll(t, client.New(c.endpoints()), "moving"))
+}
+
+// hostsOf returns the nodes that host replicas of the queue shard holding
+// the one queue the test created.
+func hostsOf(st *wharfv1.GetClusterStatusResponse) map[uint64]bool {
+	out := map[uint64]bool{}
+	for _, sh := range st.Shards {
+		if sh.Kind == "queue" && sh.Partitions > 0 {
+			for _, r := range sh.Replicas {
+				out[r.NodeId] = true
+			}
+		}
+	}
+	return out
+}
+
+func TestClusterLongPollAcrossNodes(t *testing.T) {
+	// One replica per queue shard: the queue lives on one node, and a long
+	// poll on another node must learn of a send through a third.
+	c := newCluster(t, 3, "--replication-factor", "1")
+	admin := client.New(c.endpoints())
+	if _, err := admin.CreateQueue(ctx(t), &wharfv1.CreateQueueRequest{Name: "remote"}); err != nil {
+		t.Fatal(err)
+	}
+	hosts := hostsOf(c.status(1))
+	if len(hosts) != 1 {
+		t.Fatalf("queue shard replicas on %v, want one node", hosts)
+	}
+	var poller, sender uint64
+	for id := uint64(1); id <= 3; id++ {
+		if !hosts[id] && poller == 0 {
+			poller = id
+		} else if !hosts[id] {
+			sender = id
+		}
+	}
+	done := make(chan *wharfv1.ReceiveMessageResponse, 1)
+	go func() {
+		resp, err := c.nodes[poller].client.ReceiveMessage(ctx(t), &wharfv1.ReceiveMessageRequest{Queue: "remote", WaitTimeSeconds: ptr(int32(20))})
+		if err != nil {
+			t.Errorf("long poll on node %d: %v", poller, err)
+		}
+		done <- resp
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if _, err := c.nodes[sender].client.SendMessage(ctx(t), &wharfv1.SendMessageRequest{Queue: "remote", Body: "across"}); err != nil {
+		t.Fatal(err)
+	}
+	resp := <-done
+	if len(resp.GetMessages()) != 1 || resp.Messages[0].Body != "across" {
+		t.Fatalf("long poll on node %d got %v after a send through node %d", poller, resp, sender)
+	}
+}
+
+func TestClusterReplacesDeadNode(t *testing.T) {
+	c := newCluster(t, 3)
+	svc := client.New(c.endpoints())
+	if _, err := svc.CreateQueue(ctx(t), &wharfv1.CreateQueueRequest{Name: "phoenix"}); err != nil {
+		t.Fatal(err)
+	}
+	acked := c.nodes[1].sendN("phoenix", 100, "before")
+	// Node 3 dies for good; the operator removes it and adds a new node.
+	c.nodes[3].kill9()
+	delete(c.nodes, 3)
+	if _, err := c.admin(1).RemoveNode(ctx(t), &wharfv1.RemoveNodeRequest{NodeId: 3}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "dead node 3 to be forgotten", 60*time.Second, func() bool {
+		for _, n := range c.status(1).Nodes {
+			if n.NodeId == 3 {
+				return false
+			}
+		}
+		return true
+	})
+	c.nodes[4] = newServer(t, "--join", c.nodes[1].apiAddr)
+	waitFor(t, "every shard back to 3 healthy replicas", 90*time.Second, func() bool {
+		for _, sh := range c.status(2).Shards {
+			healthy := 0
+			for _, r := range sh.Replicas {
+				if r.Health == "healthy" {
+					healthy++
+				}
+			}
+			if healthy != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	for body := range c.nodes[4].sendN("phoenix", 100, "after") {
+		acked[body] = "x"
+	}
+	seen := drainAll(t, client.New(c.endpoints()), "phoenix")
+	ack := map[string]bool{}
+	for b := range acked {
+		ack[b] = true
+	}
+	checkNothingLost(t, ack, seen)
 }

@@ -68,27 +68,43 @@ func newServer(t *testing.T, extra ...string) *server {
 	return newServerAt(t, freeAddr(t), freeAddr(t), extra...)
 }
 
-// newServerAt starts wharfd on the given addresses.
+// newServerAt starts wharfd on the given addresses and waits until it is ready.
 func newServerAt(t *testing.T, apiAddr, raftAddr string, extra ...string) *server {
+	t.Helper()
+	s := launchAt(t, apiAddr, raftAddr, extra...)
+	s.waitReady()
+	return s
+}
+
+// launchAt starts wharfd on the given addresses without waiting for it to
+// become ready: the nodes of a new cluster wait for each other.
+func launchAt(t *testing.T, apiAddr, raftAddr string, extra ...string) *server {
 	t.Helper()
 	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), apiAddr: apiAddr, raftAddr: raftAddr, extra: extra}
 	s.client = wharfv1.NewQueueServiceProtobufClient("http://"+s.apiAddr, &http.Client{Timeout: 30 * time.Second})
-	s.start()
 	t.Cleanup(func() {
 		if s.cmd != nil {
 			s.cmd.Process.Kill()
 			s.cmd.Wait()
 		}
-		if t.Failed() {
+		if t.Failed() && s.log != nil {
 			b, _ := os.ReadFile(s.log.Name())
-			t.Logf("wharfd log:\n%s", b)
+			t.Logf("wharfd log (%s):\n%s", s.apiAddr, b)
 		}
 	})
+	s.launch()
 	return s
 }
 
-// start runs wharfd and waits until /readyz answers 200.
+// start runs wharfd again (after a kill or stop) and waits until it is ready.
 func (s *server) start() {
+	s.t.Helper()
+	s.launch()
+	s.waitReady()
+}
+
+// launch runs the wharfd process.
+func (s *server) launch() {
 	s.t.Helper()
 	var err error
 	if s.log == nil {
@@ -102,6 +118,11 @@ func (s *server) start() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// waitReady waits until /readyz answers 200.
+func (s *server) waitReady() {
+	s.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + s.apiAddr + "/readyz")
@@ -113,7 +134,7 @@ func (s *server) start() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.t.Fatal("wharfd did not become ready within 60 s")
+	s.t.Fatalf("wharfd on %s did not become ready within 60 s", s.apiAddr)
 }
 
 // kill9 kills the process without warning, as a crash would.

@@ -43,30 +43,34 @@ func onShard[T any](ctx context.Context, n *Node, shardID uint64, op string,
 // first, until one serves it. Only Unavailable moves on to the next node:
 // it says the operation was not done there. Any other answer is final;
 // DeadlineExceeded in particular may mean a proposal was committed, and
-// sending it elsewhere could apply it twice. When every known node failed,
-// the routes are read again from the metadata shard and the new nodes
-// tried, once.
+// sending it elsewhere could apply it twice. When every known node failed
+// (or none is known: routes are briefly incomplete while nodes start or
+// replicas move), it waits for the routes to be read again from the
+// metadata shard and tries again, a bounded number of times.
 func forward[T any](ctx context.Context, n *Node, shardID uint64, op string,
 	remote func(context.Context, Peer) (T, error)) (T, error) {
 	var zero T
 	var last error = core.Errorf(core.Unavailable, "%s %d: no other node is known to host the shard; retry", op, shardID)
-	tried := map[string]bool{}
-	for pass := 0; pass < 2 && len(tried) < maxForwards; pass++ {
-		if pass == 1 && !n.refreshRoutes(ctx, shardID) {
-			break
+	for pass := 0; pass < maxForwardPasses; pass++ {
+		if pass > 0 {
+			if !sleep(ctx, n.stop, minRouteRefresh) {
+				break
+			}
+			n.refreshRoutes(ctx, shardID)
 		}
+		tried := 0
 		for _, p := range n.forwardCandidates(shardID) {
-			if tried[p.APIAddr] || len(tried) >= maxForwards {
-				continue
+			if tried >= maxForwards {
+				break
 			}
 			if n.stopping() {
 				return zero, core.Errorf(core.Unavailable, "node is shutting down")
 			}
 			if ctx.Err() != nil {
 				// Every node tried so far did nothing: still Unavailable.
-				return zero, annotate(last, "%v after trying %d nodes", ctx.Err(), len(tried))
+				return zero, annotate(last, "%v after %d passes", ctx.Err(), pass+1)
 			}
-			tried[p.APIAddr] = true
+			tried++
 			v, err := remote(ctx, p)
 			if err == nil {
 				n.routes.worked(shardID, p.ID)
@@ -82,6 +86,10 @@ func forward[T any](ctx context.Context, n *Node, shardID uint64, op string,
 	}
 	return zero, last
 }
+
+// maxForwardPasses bounds how often forward goes over the known nodes,
+// reading the routes again in between.
+const maxForwardPasses = 5
 
 // forwardCandidates returns the nodes forward tries for the shard. For the
 // metadata shard the join address comes last: a node that joined, or that
