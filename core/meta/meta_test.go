@@ -767,3 +767,41 @@ func TestLoadMatchesRecords(t *testing.T) {
 		t.Fatalf("restored load %v, want %v", r.load, s.load)
 	}
 }
+
+func TestPartitionsOfAQueueUseDistinctShards(t *testing.T) {
+	// Shard loads [2, 0, 0, 0]: a 4-partition queue must still use all four
+	// shards, not put two partitions on one of the empty ones.
+	s := New()
+	apply(t, s, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_InitCluster{InitCluster: &raftv1.InitCluster{
+		Nodes: []*raftv1.NodeRecord{{NodeId: 1, RaftAddr: "a:1"}}, QueueShards: 4, ReplicationFactor: 1}}})
+	// a..e land on shards 2, 3, 4, 5, 2; deleting b, c, d leaves [2, 0, 0, 0].
+	for _, name := range []string{"a", "b", "c", "d", "e"} {
+		apply(t, s, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_CreateQueue{CreateQueue: &raftv1.CreateQueue{
+			Name: name, Attributes: &raftv1.QueueAttributes{VisibilityTimeoutSeconds: 30}}}})
+	}
+	for _, name := range []string{"b", "c", "d"} {
+		apply(t, s, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_DeleteQueue{DeleteQueue: &raftv1.DeleteQueue{Name: name}}})
+	}
+	if got := s.PartitionsPerShard(); len(got) != 1 || got[2] != 2 {
+		t.Fatalf("setup: partitions per shard %v, want [2 0 0 0]", got)
+	}
+	res := s.Apply(&raftv1.MetaCommand{Op: &raftv1.MetaCommand_CreateQueue{CreateQueue: &raftv1.CreateQueue{
+		Name: "wide", Attributes: &raftv1.QueueAttributes{VisibilityTimeoutSeconds: 30}, Partitions: 4}}})
+	shards := map[uint64]bool{}
+	for _, p := range res.GetQueue().GetPartitions() {
+		shards[p.GetShardId()] = true
+	}
+	if len(shards) != 4 {
+		t.Fatalf("4 partitions on shards %v, want 4 distinct", shards)
+	}
+	// More partitions than shards: every shard first, then the least loaded.
+	res = s.Apply(&raftv1.MetaCommand{Op: &raftv1.MetaCommand_CreateQueue{CreateQueue: &raftv1.CreateQueue{
+		Name: "wider", Attributes: &raftv1.QueueAttributes{VisibilityTimeoutSeconds: 30}, Partitions: 6}}})
+	shards = map[uint64]bool{}
+	for _, p := range res.GetQueue().GetPartitions()[:4] {
+		shards[p.GetShardId()] = true
+	}
+	if len(shards) != 4 {
+		t.Fatalf("first 4 of 6 partitions on shards %v, want 4 distinct", shards)
+	}
+}

@@ -61,10 +61,13 @@ func (s *State) createQueue(c *raftv1.CreateQueue) *raftv1.MetaResult {
 		ModifiedMs: s.clock,
 		Partitions: make([]*raftv1.Placement, 0, partitions),
 	}
+	taken := map[uint64]bool{}
 	for range partitions {
+		shard := s.place(taken)
+		taken[shard] = true
 		rec.Partitions = append(rec.Partitions, &raftv1.Placement{
 			PartitionId: s.takeID(),
-			ShardId:     s.place(),
+			ShardId:     shard,
 		})
 	}
 	s.insert(rec)

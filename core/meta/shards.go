@@ -80,19 +80,26 @@ func (s *State) hasQueueShard() bool {
 	return false
 }
 
-// place picks the shard for one new partition: the queue shard holding the
-// fewest partitions, the lowest shard id among equals. It counts the
-// partition, so that the partitions of one queue spread out too. The caller
-// has checked that a queue shard is registered.
-func (s *State) place() uint64 {
+// place picks the shard for one new partition of a queue whose partitions
+// so far are on the shards in taken: the least loaded queue shard not in
+// taken (partitions of one queue on one shard would add no throughput), or
+// the least loaded of all once every shard holds one; the lowest shard id
+// among equals. It counts the partition. The caller has checked that a
+// queue shard is registered.
+func (s *State) place(taken map[uint64]bool) uint64 {
 	var best uint64
-	for _, sh := range s.shards {
-		id := sh.GetShardId()
-		if id == MetaShardID {
-			continue
+	better := func(id uint64) bool {
+		if best == 0 {
+			return true
+		}
+		if taken[id] != taken[best] {
+			return !taken[id]
 		}
 		// s.shards is in id order, so a strict < keeps the lowest id on ties.
-		if best == 0 || s.load[id] < s.load[best] {
+		return s.load[id] < s.load[best]
+	}
+	for _, sh := range s.shards {
+		if id := sh.GetShardId(); id != MetaShardID && better(id) {
 			best = id
 		}
 	}
