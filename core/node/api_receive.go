@@ -59,14 +59,25 @@ func (n *Node) ReceiveMessage(ctx context.Context, req *wharfv1.ReceiveMessageRe
 		if wait > 0 {
 			watches, remote = n.watchPartitions(parts)
 		}
+		// A standard receive fills up from the next partitions; a FIFO one
+		// answers from the first partition with messages, where its attempt
+		// is remembered, so that a retry finds the same answer.
+		var got []*wharfv1.Message
 		for _, p := range receiveOrder(len(parts), attemptID) {
-			msgs, err := n.receive(ctx, rec, parts[p], dl, maxMessages, visibility, req.GetReceiveRequestAttemptId())
+			msgs, err := n.receive(ctx, rec, parts[p], dl, maxMessages-int32(len(got)), visibility, req.GetReceiveRequestAttemptId())
 			if err != nil {
+				if len(got) > 0 {
+					break // leased already: hand them out rather than strand them
+				}
 				return nil, err
 			}
-			if len(msgs) > 0 {
-				return &wharfv1.ReceiveMessageResponse{Messages: msgs}, nil
+			got = append(got, msgs...)
+			if len(got) > 0 && (rec.GetAttributes().GetFifo() || len(got) >= int(maxMessages)) {
+				break
 			}
+		}
+		if len(got) > 0 {
+			return &wharfv1.ReceiveMessageResponse{Messages: got}, nil
 		}
 		left := time.Until(until)
 		if wait == 0 || left <= 0 {

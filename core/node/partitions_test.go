@@ -485,3 +485,18 @@ func TestReceiveOrder(t *testing.T) {
 		t.Fatalf("200 random orders started only at %v", starts)
 	}
 }
+
+func TestStandardReceiveFillsFromSeveralPartitions(t *testing.T) {
+	n := startNode(t, nil)
+	createQueue(t, n, &wharfv1.CreateQueueRequest{Name: "wide", Partitions: i32(4)})
+	for i := 0; i < 12; i++ {
+		send(t, n, "wide", fmt.Sprint(i))
+	}
+	// 12 messages spread at random over 4 partitions: one partition holds
+	// 10 of them with a probability of about 3 in 10,000, so a receive of 10
+	// gets 10 only by filling up from several partitions.
+	msgs := receive(t, n, &wharfv1.ReceiveMessageRequest{Queue: "wide", MaxMessages: 10})
+	if len(msgs) != 10 {
+		t.Fatalf("received %d messages, want 10", len(msgs))
+	}
+}
