@@ -44,7 +44,7 @@ cluster: build
 		p=$$((7060 + 10 * i)); \
 		bin/wharfd --node-id $$i --data-dir wharf-cluster/node$$i \
 			--api-addr 127.0.0.1:$$p --raft-addr 127.0.0.1:$$((p + 1)) \
-			--initial-members $(CLUSTER_MEMBERS) 2>&1 | sed "s/^/node$$i: /" & \
+			--initial-members $(CLUSTER_MEMBERS) 2>&1 | sed -u "s/^/node$$i: /" & \
 	done; \
 	wait
 
