@@ -25,8 +25,9 @@ func newCluster(t *testing.T, n int, extra ...string) *cluster {
 	c := &cluster{t: t, nodes: map[uint64]*server{}}
 	api, raft := map[uint64]string{}, map[uint64]string{}
 	var members []string
+	addrs := freeAddrs(t, 2*n)
 	for i := uint64(1); i <= uint64(n); i++ {
-		api[i], raft[i] = freeAddr(t), freeAddr(t)
+		api[i], raft[i] = addrs[2*i-2], addrs[2*i-1]
 		members = append(members, fmt.Sprintf("%d=%s", i, raft[i]))
 	}
 	// The nodes wait for each other to elect leaders: launch them all, then

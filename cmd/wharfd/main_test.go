@@ -63,14 +63,20 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func freeAddr(t *testing.T) string {
+// freeAddrs returns n distinct free addresses on 127.0.0.1, holding every
+// listener open until all are chosen so the kernel cannot repeat a port.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs
 }
 
 func TestBadFlags(t *testing.T) {
@@ -125,8 +131,9 @@ func TestDataDirCannotBeCreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
+	addrs := freeAddrs(t, 2)
 	code := run(context.Background(), []string{"--data-dir", filepath.Join(file, "data"),
-		"--api-addr", freeAddr(t), "--raft-addr", freeAddr(t)}, &stderr, mustNotStart(t))
+		"--api-addr", addrs[0], "--raft-addr", addrs[1]}, &stderr, mustNotStart(t))
 	if code != 1 || !strings.Contains(stderr.String(), "cannot create data directory") {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
 	}
@@ -143,7 +150,8 @@ func TestPortTaken(t *testing.T) {
 		{"--api-addr", "cannot listen on --api-addr"},
 		{"--raft-addr", "cannot listen on --raft-addr"},
 	} {
-		args := []string{"--data-dir", t.TempDir(), "--api-addr", freeAddr(t), "--raft-addr", freeAddr(t),
+		addrs := freeAddrs(t, 2)
+		args := []string{"--data-dir", t.TempDir(), "--api-addr", addrs[0], "--raft-addr", addrs[1],
 			tc.flag, taken.Addr().String()}
 		var stderr bytes.Buffer
 		code := run(context.Background(), args, &stderr, mustNotStart(t))
@@ -157,15 +165,17 @@ func TestPortTaken(t *testing.T) {
 func TestNodeStartFails(t *testing.T) {
 	var stderr bytes.Buffer
 	start := func(context.Context, node.Config) (server, error) { return nil, errors.New("disk full") }
-	code := run(context.Background(), []string{"--data-dir", t.TempDir(), "--api-addr", freeAddr(t),
-		"--raft-addr", freeAddr(t)}, &stderr, start)
+	addrs := freeAddrs(t, 2)
+	code := run(context.Background(), []string{"--data-dir", t.TempDir(), "--api-addr", addrs[0],
+		"--raft-addr", addrs[1]}, &stderr, start)
 	if code != 1 || !strings.Contains(stderr.String(), "disk full") {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
 	}
 }
 
 func TestRunServesAndShutsDown(t *testing.T) {
-	apiAddr, raftAddr := freeAddr(t), freeAddr(t)
+	addrs := freeAddrs(t, 2)
+	apiAddr, raftAddr := addrs[0], addrs[1]
 	dataDir := filepath.Join(t.TempDir(), "nested", "data")
 	fake := &fakeNode{}
 	stderr := &syncBuffer{}

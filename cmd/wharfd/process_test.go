@@ -53,19 +53,27 @@ type server struct {
 	client   wharfv1.QueueService
 }
 
-func freeAddr(t *testing.T) string {
+// freeAddrs returns n distinct free addresses on 127.0.0.1. It holds every
+// listener open until all are chosen: closing one before asking for the
+// next lets the kernel hand out the same port twice.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
 }
 
 func newServer(t *testing.T, extra ...string) *server {
 	t.Helper()
-	return newServerAt(t, freeAddr(t), freeAddr(t), extra...)
+	addrs := freeAddrs(t, 2)
+	return newServerAt(t, addrs[0], addrs[1], extra...)
 }
 
 // newServerAt starts wharfd on the given addresses and waits until it is ready.
