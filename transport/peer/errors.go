@@ -9,6 +9,7 @@ import (
 	"github.com/twitchtv/twirp"
 
 	"github.com/wharfmq/wharf/core"
+	"github.com/wharfmq/wharf/transport/twirpapi"
 )
 
 // Errors cross the hop as Twirp errors whose code stands for the core.Code
@@ -16,31 +17,6 @@ import (
 // client API. The caller gets back the same *core.Error code, which is what
 // it acts on: Unavailable means the request was not done (try another node),
 // DeadlineExceeded that its outcome is unknown.
-
-// argumentMeta is the Twirp meta key holding an InvalidArgument's field.
-const argumentMeta = "argument"
-
-// twirpCode maps a core.Code onto its Twirp code.
-func twirpCode(c core.Code) twirp.ErrorCode {
-	switch c {
-	case core.InvalidArgument:
-		return twirp.InvalidArgument
-	case core.NotFound:
-		return twirp.NotFound
-	case core.AlreadyExists:
-		return twirp.AlreadyExists
-	case core.FailedPrecondition:
-		return twirp.FailedPrecondition
-	case core.ResourceExhausted:
-		return twirp.ResourceExhausted
-	case core.Unavailable:
-		return twirp.Unavailable
-	case core.DeadlineExceeded:
-		return twirp.DeadlineExceeded
-	default:
-		return twirp.Internal
-	}
-}
 
 // coreCode maps a Twirp code back onto a core.Code. Codes Wharf's server
 // does not send for a core.Error come from the Twirp machinery itself.
@@ -75,9 +51,9 @@ func coreCode(c twirp.ErrorCode) core.Code {
 func toTwirp(err error) twirp.Error {
 	var ce *core.Error
 	if errors.As(err, &ce) {
-		tw := twirp.NewError(twirpCode(ce.Code), ce.Msg)
+		tw := twirp.NewError(twirpapi.TwirpCode(ce.Code), ce.Msg)
 		if ce.Field != "" {
-			tw = tw.WithMeta(argumentMeta, ce.Field)
+			tw = tw.WithMeta(twirpapi.ArgumentMeta, ce.Field)
 		}
 		return twirp.WrapError(tw, err)
 	}
@@ -117,7 +93,7 @@ func fromTwirp(ctx context.Context, err error) error {
 		return core.Errorf(core.DeadlineExceeded, "%s; the request may or may not have taken effect", tw.Msg())
 	}
 	code := coreCode(tw.Code())
-	return &core.Error{Code: code, Field: tw.Meta(argumentMeta), Msg: tw.Msg()}
+	return &core.Error{Code: code, Field: tw.Meta(twirpapi.ArgumentMeta), Msg: tw.Msg()}
 }
 
 // transportError classifies a failure to exchange the request and its

@@ -12,10 +12,14 @@ import (
 	"github.com/wharfmq/wharf/core"
 )
 
-// twirpCode maps a core.Code onto the Twirp code a client should see. The
-// mapping is explicit rather than derived from core.Code.String so that a
-// renamed or added core code cannot silently change the wire contract.
-func twirpCode(c core.Code) twirp.ErrorCode {
+// ArgumentMeta is the Twirp meta key naming the field at fault in an
+// invalid_argument error.
+const ArgumentMeta = "argument"
+
+// TwirpCode maps a core.Code onto the Twirp code a client (or another node)
+// sees. The mapping is explicit rather than derived from core.Code.String so
+// that a renamed or added core code cannot silently change the wire contract.
+func TwirpCode(c core.Code) twirp.ErrorCode {
 	switch c {
 	case core.InvalidArgument:
 		return twirp.InvalidArgument
@@ -45,9 +49,9 @@ func toTwirp(ctx context.Context, logger *slog.Logger, err error) twirp.Error {
 
 	var ce *core.Error
 	if errors.As(err, &ce) {
-		tw := twirp.NewError(twirpCode(ce.Code), ce.Error())
+		tw := twirp.NewError(TwirpCode(ce.Code), ce.Error())
 		if ce.Code == core.InvalidArgument && ce.Field != "" {
-			tw = tw.WithMeta("argument", ce.Field)
+			tw = tw.WithMeta(ArgumentMeta, ce.Field)
 		}
 		if tw.Code() == twirp.Internal {
 			logger.ErrorContext(ctx, "internal error", "method", method, "err", err)
