@@ -11,6 +11,7 @@ import (
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/plugin/tan"
+	"github.com/lni/vfs"
 
 	"github.com/wharfmq/wharf/core"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
@@ -46,7 +47,7 @@ func (n *Node) bootstrap(ctx context.Context) error {
 		return err
 	}
 	nhDir := filepath.Join(n.cfg.DataDir, "raft")
-	nh, err := dragonboat.NewNodeHost(config.NodeHostConfig{
+	nhc := config.NodeHostConfig{
 		NodeHostDir:    nhDir,
 		WALDir:         nhDir,
 		RTTMillisecond: rttMillis,
@@ -57,7 +58,16 @@ func (n *Node) bootstrap(ctx context.Context) error {
 		// (128 MiB by default: 2 GiB per node, slow to allocate). Larger
 		// writes just allocate, so the tiny setting (4 MiB) is plenty.
 		Expert: config.ExpertConfig{LogDBFactory: tan.Factory, LogDB: config.GetTinyMemLogDBConfig()},
-	})
+	}
+	if n.cfg.FS != vfs.Default {
+		// Left unset for the real file system: dragonboat then picks its
+		// own default, as it always did.
+		nhc.Expert.FS = n.cfg.FS
+	}
+	if n.cfg.ConfigureNodeHost != nil {
+		n.cfg.ConfigureNodeHost(&nhc)
+	}
+	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
 		return fmt.Errorf("start raft node host in %s: %w", nhDir, err)
 	}

@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
+
+	"github.com/lni/vfs"
 )
 
 // identityFile records which node a data directory belongs to, so that a
@@ -22,7 +23,7 @@ type identity struct {
 // directory; for a new node the configured one, 1 for a new single node, or
 // 0 for a joining node, whose id the cluster assigns (see join).
 func (n *Node) resolveIdentity() error {
-	saved, err := readIdentity(n.cfg.DataDir)
+	saved, err := readIdentity(n.cfg.FS, n.cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -45,12 +46,9 @@ func (n *Node) resolveIdentity() error {
 	return nil
 }
 
-func readIdentity(dir string) (*identity, error) {
-	b, err := os.ReadFile(filepath.Join(dir, identityFile))
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
+func readIdentity(fs vfs.FS, dir string) (*identity, error) {
+	b, ok, err := readFile(fs, filepath.Join(dir, identityFile))
+	if err != nil || !ok {
 		return nil, err
 	}
 	id := &identity{}
@@ -63,19 +61,12 @@ func readIdentity(dir string) (*identity, error) {
 // saveIdentity writes the identity file once, atomically.
 func (n *Node) saveIdentity() error {
 	path := filepath.Join(n.cfg.DataDir, identityFile)
-	if _, err := os.Stat(path); err == nil {
+	if exists(n.cfg.FS, path) {
 		return nil
 	}
 	b, err := json.Marshal(identity{NodeID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr})
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	return nil
+	return writeFileAtomic(n.cfg.FS, path, b)
 }

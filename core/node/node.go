@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/lni/dragonboat/v4"
+	"github.com/lni/dragonboat/v4/config"
+	"github.com/lni/vfs"
 
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
@@ -54,6 +56,16 @@ type Config struct {
 	// Rand is the source of message ids; crypto/rand if nil. A simulator
 	// injects a seeded one.
 	Rand io.Reader
+	// FS holds everything the node stores: dragonboat's log and snapshots,
+	// the queue shards' Pebble stores and the node's own files. nil means
+	// the operating system's. A simulator injects an in-memory one whose
+	// unsynced writes a simulated crash discards.
+	FS vfs.FS
+	// ConfigureNodeHost, if set, adjusts dragonboat's NodeHost
+	// configuration just before the NodeHost starts. nil in production; a
+	// simulator sets an in-memory transport (Expert.TransportFactory), a
+	// fixed NodeHostID and a smaller engine. Expert.FS is already cfg.FS.
+	ConfigureNodeHost func(*config.NodeHostConfig)
 
 	// skipDropLoop keeps the drop loop from running, so that tests can
 	// leave a deleted queue's partitions undropped, as a crash would.
@@ -163,6 +175,9 @@ func checkConfig(cfg *Config) error {
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
+	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.Default
 	}
 	return nil
 }

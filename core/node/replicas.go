@@ -8,9 +8,12 @@ import (
 	"slices"
 	"strconv"
 
+	pebblevfs "github.com/cockroachdb/pebble/vfs"
 	"github.com/lni/dragonboat/v4"
 	sm "github.com/lni/dragonboat/v4/statemachine"
+	"github.com/lni/vfs"
 
+	"github.com/wharfmq/wharf/core/kv"
 	"github.com/wharfmq/wharf/core/shard"
 )
 
@@ -37,9 +40,13 @@ func (n *Node) startReplica(shardID, replicaID uint64, members map[uint64]string
 	} else {
 		dir := n.queueShardDir(shardID)
 		hooks := shard.QueueHooks{Woken: n.onWoken, Outbox: n.onOutbox}
+		var fs pebblevfs.FS // nil: Pebble's own view of the real file system
+		if n.cfg.FS != vfs.Default {
+			fs = kv.PebbleFS(n.cfg.FS)
+		}
 		create := func(shardID, replicaID uint64) sm.IOnDiskStateMachine {
 			return shard.NewQueueSM(shard.QueueConfig{
-				ShardID: shardID, ReplicaID: replicaID, Dir: dir, Hooks: hooks, Logger: n.log,
+				ShardID: shardID, ReplicaID: replicaID, Dir: dir, FS: fs, Hooks: hooks, Logger: n.log,
 			})
 		}
 		err = n.nh.StartOnDiskReplica(targets, join, create, cfg)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -54,13 +53,8 @@ func (n *Node) savePeers(recs []*raftv1.NodeRecord) error {
 	if slices.Equal(b, n.savedPeers) {
 		return nil
 	}
-	path := filepath.Join(n.cfg.DataDir, peersFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
+	if err := writeFileAtomic(n.cfg.FS, filepath.Join(n.cfg.DataDir, peersFile), b); err != nil {
+		return err
 	}
 	n.savedPeers = b
 	return nil
@@ -68,11 +62,8 @@ func (n *Node) savePeers(recs []*raftv1.NodeRecord) error {
 
 // loadPeers reads the saved API addresses; none if there is no file.
 func (n *Node) loadPeers() ([]*raftv1.NodeRecord, error) {
-	b, err := os.ReadFile(filepath.Join(n.cfg.DataDir, peersFile))
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
+	b, ok, err := readFile(n.cfg.FS, filepath.Join(n.cfg.DataDir, peersFile))
+	if err != nil || !ok {
 		return nil, err
 	}
 	var peers []savedPeer
