@@ -2,6 +2,7 @@ package network
 
 import (
 	"cmp"
+	"fmt"
 	"time"
 
 	pb "github.com/lni/dragonboat/v4/raftpb"
@@ -36,6 +37,22 @@ func (d *delivery) lost() {
 	if d.sconn != nil {
 		d.sconn.fail()
 	}
+}
+
+// String describes the delivery for a recorded log.
+func (d *delivery) String() string {
+	head := fmt.Sprintf("%s %s>%s shard %d kind %d #%d", d.at.Format("05.000000"), d.s.from, d.s.to, d.s.shard, d.s.kind, d.pos)
+	if d.chunk != nil {
+		return fmt.Sprintf("%s chunk %d/%d", head, d.chunk.ChunkId, d.chunk.ChunkCount)
+	}
+	var b pb.MessageBatch
+	if err := b.Unmarshal(d.batch); err != nil {
+		return head + " undecodable"
+	}
+	for _, m := range b.Requests {
+		head += fmt.Sprintf(" [%s %d>%d t%d i%d c%d e%d]", m.Type, m.From, m.To, m.Term, m.LogIndex, m.Commit, len(m.Entries))
+	}
+	return head
 }
 
 // before orders deliveries by time, then by stream and position, so that

@@ -11,6 +11,7 @@ package network
 
 import (
 	"container/heap"
+	"slices"
 	"sync"
 	"time"
 )
@@ -24,6 +25,9 @@ type Config struct {
 	// lost on a healthy link. Snapshot chunks are never dropped on a
 	// healthy link (a lost chunk only aborts the snapshot, slowly).
 	DropPerMillion uint64
+	// Record keeps a line per delivered message (see Log), to find where
+	// two runs that should agree diverge.
+	Record bool
 }
 
 // Stream kinds: each has its own positions on a link.
@@ -53,6 +57,7 @@ type Network struct {
 	lastAt   map[stream]time.Time // latest delivery time of chunk streams
 	pending  pendingHeap
 	trace    tracer
+	log      []string
 
 	wake chan struct{}
 	stop chan struct{}
@@ -111,6 +116,13 @@ func (n *Network) Trace() (hash uint64, delivered int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.trace.sum(), n.trace.count
+}
+
+// Log returns the recorded deliveries (Config.Record).
+func (n *Network) Log() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.log)
 }
 
 // cut reports whether the link between a and b is down; n.mu held.
@@ -181,6 +193,9 @@ func (n *Network) popDue(now time.Time) (*delivery, time.Duration) {
 		}
 		d.host = h
 		n.trace.add(d)
+		if n.cfg.Record {
+			n.log = append(n.log, d.String())
+		}
 		return d, 0
 	}
 	return nil, time.Hour

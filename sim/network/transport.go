@@ -1,9 +1,11 @@
 package network
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -118,33 +120,35 @@ type conn struct {
 
 func (c *conn) Close() {}
 
-// SendMessageBatch splits the batch by shard, each part its own message
-// in that shard's stream on the link, with its own fate.
+// SendMessageBatch sends each message of the batch on its own, as the
+// next in its shard's stream on the link, with its own fate: how
+// dragonboat happened to batch messages (which depends on goroutine
+// scheduling within one virtual instant) then changes nothing.
 func (c *conn) SendMessageBatch(b pb.MessageBatch) error {
-	byShard := map[uint64][]pb.Message{}
-	var shards []uint64
-	for _, m := range b.Requests {
-		if _, ok := byShard[m.ShardID]; !ok {
-			shards = append(shards, m.ShardID)
-		}
-		byShard[m.ShardID] = append(byShard[m.ShardID], m)
-	}
 	now := time.Now()
 	c.n.mu.Lock()
 	defer c.n.mu.Unlock()
 	if c.n.cut(c.from, c.to) || c.n.hosts[c.to] == nil {
 		return fmt.Errorf("send %s to %s: %w", c.from, c.to, ErrUnreachable)
 	}
-	for _, id := range shards {
-		part := b
-		part.Requests = byShard[id]
-		s := stream{from: c.from, to: c.to, shard: id, kind: kindRaft}
+	// In a canonical order: what dragonboat puts in one batch within one
+	// virtual instant may come in either order (a proposal and a tick,
+	// say), and positions must not depend on that.
+	msgs := slices.Clone(b.Requests)
+	slices.SortStableFunc(msgs, func(x, y pb.Message) int {
+		return cmp.Or(cmp.Compare(x.ShardID, y.ShardID), cmp.Compare(x.Type, y.Type), cmp.Compare(x.Term, y.Term),
+			cmp.Compare(x.LogIndex, y.LogIndex), cmp.Compare(x.Commit, y.Commit), cmp.Compare(x.To, y.To))
+	})
+	for _, m := range msgs {
+		one := b
+		one.Requests = []pb.Message{m}
+		s := stream{from: c.from, to: c.to, shard: m.ShardID, kind: kindRaft}
 		pos, delay, drop := c.n.decide(s)
 		if drop {
 			continue
 		}
 		// Marshalled now: dragonboat may reuse the batch once we return.
-		c.n.enqueue(&delivery{at: now.Add(delay), s: s, pos: pos, batch: pb.MustMarshal(&part)})
+		c.n.enqueue(&delivery{at: now.Add(delay), s: s, pos: pos, batch: pb.MustMarshal(&one)})
 	}
 	return nil
 }
