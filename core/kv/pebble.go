@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
@@ -23,6 +24,9 @@ var _ Reader = (*DB)(nil)
 func Open(dir string, fs vfs.FS) (*DB, error) {
 	if fs == nil {
 		fs = vfs.Default
+	}
+	if err := makeDurableDir(fs, dir); err != nil {
+		return nil, err
 	}
 	opts := &pebble.Options{
 		FS:     fs,
@@ -243,4 +247,38 @@ func (pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	slog.Error("pebble fatal: " + msg)
 	panic("pebble: " + msg)
+}
+
+// durableDirLevels bounds how many parent directories makeDurableDir syncs:
+// the store's own, its parent (queue/) and the node's data directory.
+const durableDirLevels = 3
+
+// makeDurableDir creates dir and syncs the parents that record it. Pebble
+// syncs the files inside its directory, not the directory's entry in its
+// parent: without this a power loss right after a shard is created could
+// take the whole store, while the Raft log behind it may be compacted.
+func makeDurableDir(fs vfs.FS, dir string) error {
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %q: %w", dir, err)
+	}
+	d := filepath.Clean(dir)
+	for range durableDirLevels {
+		parent := filepath.Dir(d)
+		if parent == d || parent == "." {
+			break // the root (wharfd passes absolute paths)
+		}
+		f, err := fs.OpenDir(parent)
+		if err != nil {
+			return fmt.Errorf("open %q to sync it: %w", parent, err)
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("sync %q: %w", parent, err)
+		}
+		d = parent
+	}
+	return nil
 }

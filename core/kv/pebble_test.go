@@ -243,3 +243,31 @@ func TestBatchAndReopen(t *testing.T) {
 		t.Fatalf("j = %q", v)
 	}
 }
+
+func TestStoreSurvivesPowerLossRightAfterCreation(t *testing.T) {
+	fs := vfs.NewStrictMem()
+	db, err := Open("/data/queue/2", fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := db.NewTxn()
+	if err := tx.Set([]byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	// Power loss: everything not synced is gone.
+	fs.SetIgnoreSyncs(true)
+	db.Close()
+	fs.ResetToSyncedState()
+	fs.SetIgnoreSyncs(false)
+	db, err = Open("/data/queue/2", fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, found, err := db.Get([]byte("k")); err != nil || !found || string(v) != "v" {
+		t.Fatalf("after power loss: %q %v %v", v, found, err)
+	}
+}

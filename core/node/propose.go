@@ -175,6 +175,10 @@ func raftError(op string, err error, write bool) error {
 			return unknown()
 		}
 		return core.Errorf(core.Unavailable, "%s: %v; retry", op, err)
+	case errors.Is(err, dragonboat.ErrTimeoutTooSmall):
+		// Refused before it was proposed: too little of the deadline was
+		// left. Nothing happened, but the caller's time is up.
+		return core.Errorf(core.DeadlineExceeded, "%s: %v; the request was not started", op, err)
 	case errors.Is(err, dragonboat.ErrTimeout),
 		errors.Is(err, dragonboat.ErrCanceled),
 		errors.Is(err, dragonboat.ErrInvalidDeadline),
