@@ -2,10 +2,13 @@ package node
 
 import (
 	"context"
-	"github.com/wharfmq/wharf/core/queue"
 	"strconv"
 
+	"github.com/pingcap/failpoint"
+
 	"github.com/wharfmq/wharf/core"
+	"github.com/wharfmq/wharf/core/mutants"
+	"github.com/wharfmq/wharf/core/queue"
 	"github.com/wharfmq/wharf/core/validate"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
@@ -21,7 +24,7 @@ func (n *Node) SendMessage(ctx context.Context, req *wharfv1.SendMessageRequest)
 	if err != nil {
 		return nil, err
 	}
-	sent, err := n.send(ctx, rec, entryPartition(rec, e), []*raftv1.SendEntry{e})
+	sent, err := n.send(ctx, rec, entryPartition(rec, e, n.rnd), []*raftv1.SendEntry{e})
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +58,7 @@ func (n *Node) SendMessageBatch(ctx context.Context, req *wharfv1.SendMessageBat
 		if results[i].err != nil {
 			return -1
 		}
-		return entryPartition(rec, entries[i])
+		return entryPartition(rec, entries[i], n.rnd)
 	})
 	for _, p := range order {
 		idx := groups[p]
@@ -129,13 +132,13 @@ func (n *Node) sendEntry(rec *raftv1.QueueRecord, prefix, body string, delay *in
 // reach the same one: a standard send with a request id goes to
 // hash(request id) instead of a random partition. FIFO sends already
 // follow their group, which a retry repeats.
-func entryPartition(rec *raftv1.QueueRecord, e *raftv1.SendEntry) int {
+func entryPartition(rec *raftv1.QueueRecord, e *raftv1.SendEntry, r *lockedRand) int {
 	if id := e.GetRequestId(); id != "" && !rec.GetAttributes().GetFifo() {
 		if n := len(rec.GetPartitions()); n > 1 {
 			return groupPartition(id, n)
 		}
 	}
-	return sendPartition(rec, e.GetGroupId())
+	return sendPartition(rec, e.GetGroupId(), r)
 }
 
 // send proposes entries to partition p of the queue and returns one outcome
@@ -143,9 +146,24 @@ func entryPartition(rec *raftv1.QueueRecord, e *raftv1.SendEntry) int {
 // before) come back as successes naming the original message.
 func (n *Node) send(ctx context.Context, rec *raftv1.QueueRecord, p int, entries []*raftv1.SendEntry) ([]*raftv1.SendOutcome, error) {
 	pl := rec.GetPartitions()[p]
-	res, err := n.proposeQueue(ctx, pl.GetShardId(), &raftv1.QueueCommand{Op: &raftv1.QueueCommand_Send{Send: &raftv1.Send{
+	cmd := &raftv1.QueueCommand{Op: &raftv1.QueueCommand_Send{Send: &raftv1.Send{
 		Partition: partitionConfig(rec, pl, nil), Entries: entries,
-	}}})
+	}}}
+	failpoint.Inject(mutants.NodeAckBeforeCommit, func() {
+		// Proposes in the background and answers at once, as if every
+		// entry had been stored (FIFO sequence numbers come out as 0).
+		go func() {
+			pctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+			defer cancel()
+			_, _ = n.proposeQueue(pctx, pl.GetShardId(), cmd)
+		}()
+		out := make([]*raftv1.SendOutcome, len(entries))
+		for i, e := range entries {
+			out[i] = &raftv1.SendOutcome{MessageId: e.GetMessageId()}
+		}
+		failpoint.Return(out, nil)
+	})
+	res, err := n.proposeQueue(ctx, pl.GetShardId(), cmd)
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,7 @@ func (n *Node) ReceiveMessage(ctx context.Context, req *wharfv1.ReceiveMessageRe
 		// answers from the first partition with messages, where its attempt
 		// is remembered, so that a retry finds the same answer.
 		var got []*wharfv1.Message
-		for _, p := range receiveOrder(len(parts), attemptID) {
+		for _, p := range receiveOrder(len(parts), attemptID, n.rnd) {
 			msgs, err := n.receive(ctx, rec, parts[p], dl, maxMessages-int32(len(got)), visibility, req.GetReceiveRequestAttemptId())
 			if err != nil {
 				if len(got) > 0 {

@@ -116,7 +116,7 @@ func (n *Node) importEntry(ctx context.Context, e *raftv1.OutboxEntry, targets m
 	if group == "" && rec.GetAttributes().GetFifo() {
 		group = "dead-letter" // the group core/queue files ungrouped imports under
 	}
-	pl := rec.GetPartitions()[sendPartition(rec, group)]
+	pl := rec.GetPartitions()[sendPartition(rec, group, n.rnd)]
 	ictx, cancel := context.WithTimeout(ctx, loopTimeout)
 	defer cancel()
 	res, err := n.proposeQueue(ictx, pl.GetShardId(), &raftv1.QueueCommand{Op: &raftv1.QueueCommand_ImportMessage{

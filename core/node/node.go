@@ -103,6 +103,7 @@ type Node struct {
 	savedPeers []byte
 
 	ids   idSource
+	rnd   *lockedRand // seeded from cfg.Rand: see partition.go
 	waits *wakeRegistry
 	// moverKick wakes the dead-letter mover when a shard's outbox grows.
 	moverKick chan struct{}
@@ -123,7 +124,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := checkConfig(&cfg); err != nil {
 		return nil, err
 	}
+	// Drawn before any message id, so that a seeded Config.Rand fixes both.
+	rnd, err := newLockedRand(cfg.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("node config: Rand: %w", err)
+	}
 	n := &Node{
+		rnd:       rnd,
 		cfg:       cfg,
 		log:       cfg.Logger,
 		ids:       idSource{r: cfg.Rand},

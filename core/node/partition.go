@@ -1,8 +1,12 @@
 package node
 
 import (
+	"encoding/binary"
+	"fmt"
 	"hash/fnv"
+	"io"
 	"math/rand/v2"
+	"sync"
 
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
@@ -29,7 +33,7 @@ func partitionConfig(rec *raftv1.QueueRecord, pl *raftv1.Placement, dl *raftv1.D
 // sendPartition picks the partition a message goes to: for FIFO queues the
 // group's (a group lives in one partition, which keeps its order), for
 // standard queues any, spreading the load.
-func sendPartition(rec *raftv1.QueueRecord, groupID string) int {
+func sendPartition(rec *raftv1.QueueRecord, groupID string, r *lockedRand) int {
 	n := len(rec.GetPartitions())
 	if n <= 1 {
 		return 0
@@ -37,7 +41,7 @@ func sendPartition(rec *raftv1.QueueRecord, groupID string) int {
 	if rec.GetAttributes().GetFifo() {
 		return groupPartition(groupID, n)
 	}
-	return rand.IntN(n)
+	return r.IntN(n)
 }
 
 // groupPartition is hash(group) mod n. The hash must never change: it
@@ -55,7 +59,7 @@ func groupPartition(groupID string, n int) int {
 // a retry must look at the partitions in the same order to reach it before
 // leasing other messages elsewhere. (It still leases elsewhere if a
 // partition ahead of that one gained visible messages in between.)
-func receiveOrder(n int, attemptID string) []int {
+func receiveOrder(n int, attemptID string, r *lockedRand) []int {
 	order := make([]int, n)
 	start := 0
 	switch {
@@ -63,7 +67,7 @@ func receiveOrder(n int, attemptID string) []int {
 	case attemptID != "":
 		start = groupPartition(attemptID, n)
 	default:
-		start = rand.IntN(n)
+		start = r.IntN(n)
 	}
 	for i := range order {
 		order[i] = (start + i) % n
@@ -80,4 +84,29 @@ func partitionIndex(rec *raftv1.QueueRecord, partitionID uint64) int {
 		}
 	}
 	return -1
+}
+
+// lockedRand is the node's source for choices that need no secrecy (which
+// partition a receive tries first). It is seeded from Config.Rand at Start,
+// so a simulator that seeds Config.Rand makes these choices repeatable.
+type lockedRand struct {
+	mu sync.Mutex // *rand.Rand is not safe for concurrent use
+	r  *rand.Rand
+}
+
+// newLockedRand seeds a lockedRand with 16 bytes of seed.
+func newLockedRand(seed io.Reader) (*lockedRand, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(seed, b[:]); err != nil {
+		return nil, fmt.Errorf("read random seed: %w", err)
+	}
+	src := rand.NewPCG(binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]))
+	return &lockedRand{r: rand.New(src)}, nil
+}
+
+// IntN returns a number in [0, n); n > 0.
+func (l *lockedRand) IntN(n int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.IntN(n)
 }

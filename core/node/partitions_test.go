@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	crand "crypto/rand"
 	"fmt"
 	"strconv"
 	"testing"
@@ -452,11 +453,12 @@ func TestSendBatchOverPartitions(t *testing.T) {
 }
 
 func TestReceiveOrder(t *testing.T) {
+	r := testRand(t)
 	// Every order visits each partition once.
 	for _, id := range []string{"", "a", "attempt-7"} {
 		for n := 1; n <= 8; n++ {
 			seen := map[int]bool{}
-			for _, p := range receiveOrder(n, id) {
+			for _, p := range receiveOrder(n, id, r) {
 				seen[p] = true
 			}
 			if len(seen) != n {
@@ -466,20 +468,20 @@ func TestReceiveOrder(t *testing.T) {
 	}
 	// An attempt id fixes the order, so that a retry repeats it.
 	for _, id := range []string{"a", "b", "attempt-7"} {
-		want := fmt.Sprint(receiveOrder(4, id))
+		want := fmt.Sprint(receiveOrder(4, id, r))
 		for range 20 {
-			if got := fmt.Sprint(receiveOrder(4, id)); got != want {
+			if got := fmt.Sprint(receiveOrder(4, id, r)); got != want {
 				t.Fatalf("receiveOrder(4, %q) = %s, then %s", id, want, got)
 			}
 		}
-		if first := receiveOrder(4, id)[0]; first != groupPartition(id, 4) {
+		if first := receiveOrder(4, id, r)[0]; first != groupPartition(id, 4) {
 			t.Fatalf("receiveOrder(4, %q) starts at %d, want %d", id, first, groupPartition(id, 4))
 		}
 	}
 	// Without one, receivers start anywhere.
 	starts := map[int]bool{}
 	for range 200 {
-		starts[receiveOrder(4, "")[0]] = true
+		starts[receiveOrder(4, "", r)[0]] = true
 	}
 	if len(starts) != 4 {
 		t.Fatalf("200 random orders started only at %v", starts)
@@ -499,4 +501,14 @@ func TestStandardReceiveFillsFromSeveralPartitions(t *testing.T) {
 	if len(msgs) != 10 {
 		t.Fatalf("received %d messages, want 10", len(msgs))
 	}
+}
+
+// testRand is a lockedRand seeded from crypto/rand.
+func testRand(t *testing.T) *lockedRand {
+	t.Helper()
+	r, err := newLockedRand(crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -22,9 +22,9 @@ func TestEntryPartitionFollowsRequestID(t *testing.T) {
 	seen := map[int]bool{}
 	for i := range 64 {
 		e := &raftv1.SendEntry{RequestId: fmt.Sprintf("req-%d", i)}
-		p := entryPartition(rec, e)
+		p := entryPartition(rec, e, testRand(t))
 		for range 10 {
-			if again := entryPartition(rec, e); again != p {
+			if again := entryPartition(rec, e, testRand(t)); again != p {
 				t.Fatalf("request id %q went to partition %d, then %d", e.RequestId, p, again)
 			}
 		}
@@ -42,7 +42,7 @@ func TestEntryPartitionFIFOFollowsGroup(t *testing.T) {
 		want := groupPartition(group, 4)
 		for j := range 4 {
 			e := &raftv1.SendEntry{GroupId: group, RequestId: fmt.Sprintf("req-%d-%d", i, j)}
-			if got := entryPartition(rec, e); got != want {
+			if got := entryPartition(rec, e, testRand(t)); got != want {
 				t.Fatalf("group %q with request id %q went to partition %d, want the group's %d", group, e.RequestId, got, want)
 			}
 		}
@@ -51,7 +51,7 @@ func TestEntryPartitionFIFOFollowsGroup(t *testing.T) {
 
 func TestEntryPartitionSinglePartition(t *testing.T) {
 	for _, fifo := range []bool{false, true} {
-		if got := entryPartition(queueWithPartitions(fifo, 1), &raftv1.SendEntry{GroupId: "g", RequestId: "r"}); got != 0 {
+		if got := entryPartition(queueWithPartitions(fifo, 1), &raftv1.SendEntry{GroupId: "g", RequestId: "r"}, testRand(t)); got != 0 {
 			t.Errorf("fifo %v: partition %d of 1", fifo, got)
 		}
 	}

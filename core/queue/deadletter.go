@@ -3,6 +3,9 @@ package queue
 import (
 	"encoding/binary"
 
+	"github.com/pingcap/failpoint"
+
+	"github.com/wharfmq/wharf/core/mutants"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
 
@@ -14,9 +17,28 @@ import (
 // the message moves exactly once.
 
 func (a *applier) moveToOutbox(p *partition, m *raftv1.StoredMessage) error {
+	failpoint.Inject(mutants.QueueDLQDuplicate, func() {
+		// Leaves m in the source, in flight for the queue's visibility
+		// timeout, and writes the outbox entry all the same.
+		if err := a.unfile(p, m); err != nil {
+			failpoint.Return(err)
+		}
+		if err := a.putInFlight(p, m, a.now+int64(p.cfg.VisibilityTimeoutSeconds)*1000); err != nil {
+			failpoint.Return(err)
+		}
+		failpoint.Return(a.writeOutbox(p, m))
+	})
 	if err := a.remove(p, m); err != nil {
 		return err
 	}
+	failpoint.Inject(mutants.QueueDLQDrop, func() {
+		failpoint.Return(nil)
+	})
+	return a.writeOutbox(p, m)
+}
+
+// writeOutbox records the dead-letter move of m, which has left p.
+func (a *applier) writeOutbox(p *partition, m *raftv1.StoredMessage) error {
 	a.shard.NextOutboxId++
 	e := &raftv1.OutboxEntry{
 		OutboxId:          a.shard.NextOutboxId,

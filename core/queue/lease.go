@@ -4,6 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 
+	"github.com/pingcap/failpoint"
+
+	"github.com/wharfmq/wharf/core/mutants"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
 
@@ -36,7 +39,9 @@ func (a *applier) checkLease(p *partition, l *raftv1.Lease) (*raftv1.StoredMessa
 	if l.Tag != LeaseTag(m.MessageId, l.ReceiveCount) {
 		return nil, status(raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "receipt handle is not valid"), nil
 	}
-	if m.ReceiveCount != l.ReceiveCount {
+	stale := m.ReceiveCount != l.ReceiveCount
+	failpoint.Inject(mutants.QueueAcceptStaleHandle, func() { stale = false })
+	if stale {
 		return m, status(raftv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION,
 			"receipt handle is stale: message %s was received again since (receive %d, handle is from receive %d)",
 			m.MessageId, m.ReceiveCount, l.ReceiveCount), nil
@@ -60,6 +65,15 @@ func (a *applier) deleteMessages(cmd *raftv1.DeleteMessages) error {
 		}
 		// Deleting a message that is gone succeeds: deletes are idempotent.
 		if st == nil && m != nil {
+			failpoint.Inject(mutants.QueueDeleteWrongMessage, func() {
+				next, err := a.getMessage(p.id, m.Seq+1)
+				if err != nil {
+					failpoint.Return(err)
+				}
+				if next != nil {
+					m = next
+				}
+			})
 			if err := a.remove(p, m); err != nil {
 				return err
 			}

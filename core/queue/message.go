@@ -193,3 +193,29 @@ func (a *applier) expireDue(p *partition, limit int) (more bool, err error) {
 	}
 	return len(keys) == limit, nil
 }
+
+// promoteInFlight makes visible up to limit in-flight messages, whether or
+// not their visibility timeout has passed. Only the planted bug
+// queue-ignore-visibility (see core/mutants) calls it.
+func (a *applier) promoteInFlight(p *partition, limit int) error {
+	keys, _, err := a.scanIndex(p, pWaiting, nil, limit)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		m, err := a.getMessage(p.id, seqOf(k))
+		if err != nil {
+			return err
+		}
+		if m == nil || m.State != raftv1.MessageState_MESSAGE_STATE_IN_FLIGHT {
+			continue
+		}
+		if err := a.unfile(p, m); err != nil {
+			return err
+		}
+		if err := a.becomeVisible(p, m, a.now); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,6 +1,9 @@
 package queue
 
 import (
+	"github.com/pingcap/failpoint"
+
+	"github.com/wharfmq/wharf/core/mutants"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
 
@@ -37,6 +40,11 @@ func (a *applier) receive(cmd *raftv1.Receive) error {
 	if _, err := a.expireDue(p, receivePromoteLimit); err != nil {
 		return err
 	}
+	failpoint.Inject(mutants.QueueIgnoreVisibility, func() {
+		if err := a.promoteInFlight(p, receivePromoteLimit); err != nil {
+			failpoint.Return(err)
+		}
+	})
 	if p.st.Fifo && cmd.AttemptId != "" {
 		replayed, err := a.replayAttempt(p, cmd.AttemptId)
 		if err != nil || replayed {
@@ -148,6 +156,11 @@ func (r *receiver) fifo() error {
 		if err := r.a.putGroup(r.p.id, group, g); err != nil {
 			return err
 		}
+		failpoint.Inject(mutants.QueueFIFOSkipHead, func() {
+			if len(seqs) > 1 {
+				seqs = seqs[1:]
+			}
+		})
 		for _, seq := range seqs {
 			if r.done() {
 				break

@@ -3,6 +3,9 @@ package queue
 import (
 	"unicode/utf8"
 
+	"github.com/pingcap/failpoint"
+
+	"github.com/wharfmq/wharf/core/mutants"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
 
@@ -48,7 +51,9 @@ func (a *applier) sendOne(p *partition, e *raftv1.SendEntry) (*raftv1.SendOutcom
 	}
 	// The request id comes first: a retry must get the answer the first
 	// attempt got, even if the FIFO dedup record has expired since.
-	if dup, err := a.recalled(p, dedupRequest, e.RequestId); dup != nil || err != nil {
+	dup, err := a.recalled(p, dedupRequest, e.RequestId)
+	failpoint.Inject(mutants.QueueForgetRequestID, func() { dup = nil })
+	if dup != nil || err != nil {
 		return dup, err
 	}
 	if p.st.Fifo {
@@ -56,6 +61,7 @@ func (a *applier) sendOne(p *partition, e *raftv1.SendEntry) (*raftv1.SendOutcom
 		if err != nil {
 			return nil, err
 		}
+		failpoint.Inject(mutants.QueueForgetDedup, func() { dup = nil })
 		if dup != nil {
 			// Remember the request id too, for the same reason: its
 			// retries name this message until the request id expires.

@@ -11,9 +11,11 @@ import (
 
 	"github.com/cockroachdb/pebble/vfs"
 	sm "github.com/lni/dragonboat/v4/statemachine"
+	"github.com/pingcap/failpoint"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wharfmq/wharf/core/kv"
+	"github.com/wharfmq/wharf/core/mutants"
 	"github.com/wharfmq/wharf/core/queue"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
@@ -257,6 +259,9 @@ func (s *QueueSM) Lookup(q any) (any, error) {
 
 // Sync makes everything applied so far durable.
 func (s *QueueSM) Sync() error {
+	failpoint.Inject(mutants.ShardSkipSync, func() {
+		failpoint.Return(nil)
+	})
 	return s.db.Sync()
 }
 
@@ -287,10 +292,20 @@ func saveStream(r kv.Reader, w io.Writer, done <-chan struct{}) error {
 		return fmt.Errorf("snapshot iterator: %w", err)
 	}
 	defer it.Close()
+	var skip map[string]bool
+	failpoint.Inject(mutants.ShardSnapshotMisses, func() {
+		var err error
+		if skip, err = lastMessageKeys(r, 2); err != nil {
+			failpoint.Return(err)
+		}
+	})
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		if n++; n%stopCheckEvery == 0 && stopped(done) {
 			return sm.ErrSnapshotStopped
+		}
+		if skip != nil && skip[string(it.Key())] {
+			continue
 		}
 		if err := sw.Record(it.Key(), it.Value()); err != nil {
 			return err
@@ -349,6 +364,11 @@ func (s *QueueSM) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error {
 			return fmt.Errorf("queue shard %d: recover: %w: key %q out of order", s.cfg.ShardID, errCorrupt, key)
 		}
 		last = key
+		failpoint.Inject(mutants.ShardRecoverDropsDedup, func() {
+			if key[0] == dedupPrefix {
+				failpoint.Continue()
+			}
+		})
 		if err := b.Set(key, value); err != nil {
 			return err
 		}
@@ -390,4 +410,32 @@ func (s *QueueSM) Close() error {
 // or is recovering here, and another attempt (or another replica) may do.
 func Retryable(err error) bool {
 	return errors.Is(err, ErrClosed) || errors.Is(err, ErrRecovering)
+}
+
+// Key prefixes of core/queue, for the planted bugs below only.
+const (
+	messagePrefix = 'm'
+	dedupPrefix   = 'd'
+)
+
+// lastMessageKeys returns the keys of the last n message records in r. Only
+// the planted bug shard-snapshot-misses-entries (see core/mutants) calls it.
+func lastMessageKeys(r kv.Reader, n int) (map[string]bool, error) {
+	it, err := r.Iter([]byte{messagePrefix}, []byte{messagePrefix + 1})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var keys []string
+	for ok := it.First(); ok; ok = it.Next() {
+		keys = append(keys, string(it.Key()))
+		if len(keys) > n {
+			keys = keys[1:]
+		}
+	}
+	out := map[string]bool{}
+	for _, k := range keys {
+		out[k] = true
+	}
+	return out, nil
 }
