@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lni/dragonboat/v4/config"
@@ -41,6 +42,7 @@ type Cluster struct {
 	opts  Options
 	Net   *network.Network
 	nodes []*member
+	mu    sync.Mutex // guards every member's node and epoch
 }
 
 // member is one node slot: its disk outlives the node's restarts.
@@ -50,6 +52,12 @@ type member struct {
 	disk *disk.Disk
 	cfg  node.Config
 	node *node.Node // nil while down
+	// epoch counts the node's crashes: an answer given by a node whose
+	// epoch moved during the call was never sent (the process died).
+	epoch uint64
+	// skew is the offset of the node's wall clock from virtual time, in
+	// nanoseconds (Config.Now).
+	skew atomic.Int64
 }
 
 // Start starts every node of a new cluster and returns once all are ready.
@@ -105,6 +113,7 @@ func (c *Cluster) newMember(id uint64, members map[uint64]string) (*member, erro
 		Logger:            c.opts.Logger.With("node", id),
 		Rand:              rand.NewChaCha8(seedBytes(nodeSeed)),
 		FS:                m.disk.FS,
+		Now:               func() time.Time { return time.Now().Add(time.Duration(m.skew.Load())) },
 		ConfigureNodeHost: func(nhc *config.NodeHostConfig) {
 			nhc.Expert.TransportFactory = c.Net.Factory()
 			// Fixed, so nothing about a run depends on a random UUID.
@@ -154,7 +163,9 @@ func (c *Cluster) startMember(ctx context.Context, m *member) error {
 		var n *node.Node
 		n, err = node.Start(ctx, m.cfg)
 		if err == nil {
+			c.mu.Lock()
 			m.node = n
+			c.mu.Unlock()
 			c.Net.Serve(m.addr, n)
 			return nil
 		}
@@ -171,7 +182,42 @@ func (c *Cluster) startMember(ctx context.Context, m *member) error {
 const startAttempts = 5
 
 // Node returns node id (1-based), nil while it is down.
-func (c *Cluster) Node(id uint64) *node.Node { return c.nodes[id-1].node }
+func (c *Cluster) Node(id uint64) *node.Node {
+	n, _ := c.NodeEpoch(id)
+	return n
+}
+
+// NodeEpoch returns node id (nil while down) and its epoch, the number of
+// times it crashed: an answer from a node whose epoch changed during the
+// call was never sent.
+func (c *Cluster) NodeEpoch(id uint64) (*node.Node, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.nodes[id-1]
+	return m.node, m.epoch
+}
+
+// Epoch returns how many times node id crashed.
+func (c *Cluster) Epoch(id uint64) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[id-1].epoch
+}
+
+// Size returns the number of node slots.
+func (c *Cluster) Size() int { return len(c.nodes) }
+
+// Addr returns node id's network address.
+func (c *Cluster) Addr(id uint64) string { return c.nodes[id-1].addr }
+
+// SetClockSkew sets node id's wall clock to virtual time plus d (it stamps
+// the node's proposals; dragonboat's own timers stay on virtual time).
+func (c *Cluster) SetClockSkew(id uint64, d time.Duration) { c.nodes[id-1].skew.Store(int64(d)) }
+
+// ClockSkew returns node id's clock offset.
+func (c *Cluster) ClockSkew(id uint64) time.Duration {
+	return time.Duration(c.nodes[id-1].skew.Load())
+}
 
 // Crash stops a node as a power cut would: it is cut off the network at
 // once (so it cannot acknowledge anything from state it is about to lose),
@@ -192,16 +238,23 @@ func (c *Cluster) PowerLoss(ctx context.Context) error {
 }
 
 func (c *Cluster) crashAll(ms []*member) {
+	var closing []*node.Node
+	c.mu.Lock()
 	for _, m := range ms {
 		c.Net.Isolate(m.addr)
 		c.Net.Unserve(m.addr)
 		m.disk.PowerOff()
-	}
-	for _, m := range ms {
+		m.epoch++
 		if m.node != nil {
-			m.node.Close()
+			closing = append(closing, m.node)
 			m.node = nil
 		}
+	}
+	c.mu.Unlock()
+	for _, n := range closing {
+		n.Close()
+	}
+	for _, m := range ms {
 		m.disk.PowerOn()
 		c.Net.Heal(m.addr)
 	}
@@ -210,10 +263,13 @@ func (c *Cluster) crashAll(ms []*member) {
 // Close stops every node and the network.
 func (c *Cluster) Close() {
 	for _, m := range c.nodes {
-		if m.node != nil {
+		c.mu.Lock()
+		n := m.node
+		m.node = nil
+		c.mu.Unlock()
+		if n != nil {
 			c.Net.Unserve(m.addr)
-			m.node.Close()
-			m.node = nil
+			n.Close()
 		}
 	}
 	c.Net.Close()

@@ -53,6 +53,7 @@ type Network struct {
 	hosts    map[string]*host // registered Raft transports by address
 	services map[string]Service
 	isolated map[string]bool
+	cutLinks map[[2]string]bool   // one-way cuts: from, to
 	next     map[stream]uint64    // next position in each stream
 	lastAt   map[stream]time.Time // latest delivery time of chunk streams
 	pending  pendingHeap
@@ -77,6 +78,7 @@ func New(cfg Config) *Network {
 		hosts:    map[string]*host{},
 		services: map[string]Service{},
 		isolated: map[string]bool{},
+		cutLinks: map[[2]string]bool{},
 		next:     map[stream]uint64{},
 		lastAt:   map[stream]time.Time{},
 		trace:    newTracer(),
@@ -125,8 +127,46 @@ func (n *Network) Log() []string {
 	return slices.Clone(n.log)
 }
 
-// cut reports whether the link between a and b is down; n.mu held.
-func (n *Network) cut(a, b string) bool { return n.isolated[a] || n.isolated[b] }
+// CutLink cuts the link from one node to another, one way: messages from
+// from to to are lost (those in flight too), the other way works.
+func (n *Network) CutLink(from, to string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cutLinks[[2]string{from, to}] = true
+}
+
+// HealLinks restores every link CutLink cut (not isolated nodes).
+func (n *Network) HealLinks() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	clear(n.cutLinks)
+}
+
+// SetFaults changes the fault model of healthy links from now on: the
+// drop rate and the delay bounds (0 keeps the current bound).
+func (n *Network) SetFaults(dropPerMillion uint64, minDelay, maxDelay time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cfg.DropPerMillion = dropPerMillion
+	if minDelay > 0 {
+		n.cfg.MinDelay = minDelay
+	}
+	if maxDelay > 0 {
+		n.cfg.MaxDelay = max(maxDelay, n.cfg.MinDelay)
+	}
+}
+
+// Faults returns the current fault model.
+func (n *Network) Faults() Config {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cfg
+}
+
+// cut reports whether messages from a to b are lost; n.mu held.
+func (n *Network) cut(a, b string) bool {
+	return n.isolated[a] || n.isolated[b] || n.cutLinks[[2]string{a, b}]
+}
 
 // decide assigns the next position in s and returns the fate of the
 // message there; n.mu held.

@@ -39,7 +39,8 @@ func (n *Network) Peers(from string) *Peers { return &Peers{n: n, from: from} }
 // Peers calls other nodes' services directly, through the network's fault
 // model: a call on a cut link, to a node that is down, or that the model
 // drops fails with Unavailable before it reaches the node; one whose link
-// is cut while it runs fails with DeadlineExceeded, its outcome unknown.
+// is cut while it runs, or whose way back is cut, fails with
+// DeadlineExceeded, its outcome unknown.
 type Peers struct {
 	n    *Network
 	from string
@@ -75,7 +76,8 @@ func call[Resp any](ctx context.Context, p *Peers, to string, shardID uint64, f 
 	}
 	resp, err := f(s)
 	p.n.mu.Lock()
-	cut = p.n.cut(p.from, to)
+	// The answer travels back: a cut either way loses it.
+	cut = p.n.cut(p.from, to) || p.n.cut(to, p.from)
 	p.n.mu.Unlock()
 	if cut {
 		return zero, core.Errorf(core.DeadlineExceeded, "link from %s to %s cut during the call", p.from, to)

@@ -1,0 +1,291 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	lin "github.com/wharfmq/wharf/linearizability"
+	"github.com/wharfmq/wharf/sim/network"
+)
+
+// RunConfig is one randomized run.
+type RunConfig struct {
+	Seed     uint64
+	Duration time.Duration // virtual time of the faulty phase; 10 s if 0
+	Clients  int           // 4 if 0
+	MaxOps   int           // per client; 400 if 0
+	Logger   *slog.Logger  // discards if nil
+}
+
+// settle is how long the healed cluster runs before the drain: every lease
+// taken during the run (at most maxVis, on a state machine clock at most
+// maxSkew ahead) has expired by then.
+const settle = maxSkew + maxVis*time.Second + 2*time.Second
+
+// drainBudget bounds the drain.
+const drainBudget = 90 * time.Second
+
+// RunResult is what a run produced, to be judged by Check outside the
+// synctest bubble (porcupine's timeout is virtual inside it).
+type RunResult struct {
+	Seed     uint64
+	Duration time.Duration
+	Virtual  time.Duration // virtual time the whole run took
+	StartMs  int64         // virtual wall clock when the workload began
+	Faults   map[string]int
+	Ops      opStats
+	History  lin.History
+	Replicas []Replica
+	// Errors are failures of the run itself: the cluster did not start, a
+	// node did not restart, the drain did not finish (liveness).
+	Errors []string
+}
+
+// Run runs one seed: a cluster, the workload and the faults for the
+// duration, then heals, settles, drains and reads every replica. It must
+// run inside a synctest bubble.
+func Run(ctx context.Context, cfg RunConfig) *RunResult {
+	if cfg.Duration == 0 {
+		cfg.Duration = 10 * time.Second
+	}
+	if cfg.Clients == 0 {
+		cfg.Clients = 4
+	}
+	if cfg.MaxOps == 0 {
+		cfg.MaxOps = 400
+	}
+	start := time.Now()
+	res := &RunResult{Seed: cfg.Seed, Duration: cfg.Duration}
+	defer func() { res.Virtual = time.Since(start) }()
+	c, err := Start(ctx, Options{Seed: cfg.Seed, QueueShards: 2, Logger: cfg.Logger, Net: network.Config{}})
+	if err != nil {
+		res.Errors = append(res.Errors, "start: "+err.Error())
+		return res
+	}
+	w := newWorkload(c, cfg.Seed)
+	if err := w.createQueues(ctx); err != nil {
+		res.Errors = append(res.Errors, err.Error())
+		c.Close()
+		return res
+	}
+	res.StartMs = time.Now().UnixMilli()
+	deadline := time.Now().Add(cfg.Duration)
+	f := newFaults(c, cfg.Seed)
+	var wg sync.WaitGroup
+	wg.Go(func() { f.run(ctx, deadline) })
+	for i := range cfg.Clients {
+		cl := &client{w: w, id: i, rng: rand.New(rand.NewPCG(cfg.Seed, uint64(i)))}
+		wg.Go(func() { cl.run(ctx, cfg.MaxOps, deadline) })
+	}
+	wg.Wait()
+	if err := f.heal(ctx); err != nil {
+		res.Errors = append(res.Errors, err.Error())
+	}
+	res.Faults = f.Counts()
+	time.Sleep(settle)
+	if err := w.drain(ctx, drainBudget); err != nil {
+		res.Errors = append(res.Errors, err.Error())
+	}
+	// Let every replica apply what the drain committed.
+	time.Sleep(2 * time.Second)
+	res.History = w.rec.History()
+	w.mu.Lock()
+	res.Ops = w.stats
+	w.mu.Unlock()
+	c.Close()
+	if res.Replicas, err = c.Replicas(); err != nil {
+		res.Errors = append(res.Errors, "read replicas: "+err.Error())
+	}
+	return res
+}
+
+// Report is a judged run.
+type Report struct {
+	Seed      uint64         `json:"seed"`
+	Duration  time.Duration  `json:"duration"`
+	Virtual   time.Duration  `json:"virtual"`
+	Wall      time.Duration  `json:"wall"`
+	Faults    map[string]int `json:"faults"`
+	Ops       int            `json:"ops"`
+	OK        int            `json:"ok"`
+	Fail      int            `json:"fail"`
+	Unknown   int            `json:"unknown"`
+	Resolved  int            `json:"resolved"`
+	Anomalies []string       `json:"anomalies,omitempty"`
+	// Dir holds the history and porcupine's pages of a failed run.
+	Dir string `json:"dir,omitempty"`
+}
+
+// Failed reports whether the run found anything.
+func (r *Report) Failed() bool { return len(r.Anomalies) > 0 }
+
+// ResultsDir is where a failed seed's files go: $WHARF_SIM_OUT, or
+// wharf-sim under the temporary directory, then seed-<n>.
+func ResultsDir(seed uint64) string {
+	root := os.Getenv("WHARF_SIM_OUT")
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "wharf-sim")
+	}
+	return filepath.Join(root, "seed-"+strconv.FormatUint(seed, 10))
+}
+
+// Check judges a run: resolves unknown sends from the replicas' own
+// record of applied request ids, then runs CheckTotal, CheckStandard,
+// CheckFIFO and CheckReplicas. On failure it writes the histories (raw
+// and resolved) and porcupine's pages into ResultsDir(seed).
+func Check(res *RunResult) *Report {
+	rep := &Report{Seed: res.Seed, Duration: res.Duration, Virtual: res.Virtual, Faults: res.Faults,
+		Ops: len(res.History.Ops), OK: res.Ops.OK, Fail: res.Ops.Fail, Unknown: res.Ops.Unknown}
+	for _, e := range res.Errors {
+		rep.Anomalies = append(rep.Anomalies, "run: "+e)
+	}
+	dir := ResultsDir(res.Seed)
+	opts := lin.Options{Timeout: 30 * time.Second, VisualizeDir: dir}
+
+	applied, known := appliedRequests(res)
+	h := lin.ResolveUnknown(res.History, func(id string) (bool, bool) {
+		if applied[id] {
+			return true, true
+		}
+		return false, known
+	})
+	h = fillResolvedIDs(h)
+	for _, op := range h.Ops {
+		if op.Resolved {
+			rep.Resolved++
+		}
+	}
+	if len(h.Ops) > 0 {
+		for _, r := range []lin.Result{lin.CheckTotal(h, opts), lin.CheckStandard(h, opts), lin.CheckFIFO(h, opts)} {
+			rep.add(r)
+		}
+	}
+	var states []lin.ReplicaState
+	for _, r := range res.Replicas {
+		states = append(states, lin.ReplicaState{Node: r.Node, Shard: r.Shard, AppliedIndex: r.AppliedIndex, Hash: r.Hash})
+		if r.Invariants != nil {
+			rep.Anomalies = append(rep.Anomalies, fmt.Sprintf("invariants: node %d shard %d at index %d: %v",
+				r.Node, r.Shard, r.AppliedIndex, r.Invariants))
+		}
+	}
+	rep.add(lin.CheckReplicas(states))
+
+	if rep.Failed() {
+		rep.Dir = dir
+		if err := os.MkdirAll(dir, 0o755); err == nil {
+			_ = res.History.Save(filepath.Join(dir, "history.json"))
+			_ = h.Save(filepath.Join(dir, "history-resolved.json"))
+			if b, err := json.MarshalIndent(rep, "", " "); err == nil {
+				_ = os.WriteFile(filepath.Join(dir, "report.json"), b, 0o644)
+			}
+		}
+	}
+	return rep
+}
+
+func (r *Report) add(res lin.Result) {
+	if res.Valid && !res.Inconclusive {
+		return
+	}
+	if res.Inconclusive && res.Valid {
+		// Not a violation, but worth seeing.
+		r.Anomalies = append(r.Anomalies, fmt.Sprintf("%s: inconclusive: %v", res.Checker, res.Anomalies))
+		return
+	}
+	for _, a := range res.Anomalies {
+		r.Anomalies = append(r.Anomalies, res.Checker+": "+a)
+	}
+	if res.AnomalyCount > len(res.Anomalies) {
+		r.Anomalies = append(r.Anomalies, fmt.Sprintf("%s: ... %d more", res.Checker, res.AnomalyCount-len(res.Anomalies)))
+	}
+	if res.Visualization != "" {
+		r.Anomalies = append(r.Anomalies, res.Checker+": visualization "+res.Visualization)
+	}
+}
+
+// appliedRequests returns the request ids the most advanced replica of
+// each queue shard applied, and whether that record is complete: no
+// deduplication record can have expired (the state machine clocks stayed
+// well inside the window since the workload began).
+func appliedRequests(res *RunResult) (map[string]bool, bool) {
+	best := map[uint64]Replica{}
+	for _, r := range res.Replicas {
+		if b, ok := best[r.Shard]; !ok || r.AppliedIndex > b.AppliedIndex {
+			best[r.Shard] = r
+		}
+	}
+	applied := map[string]bool{}
+	known := len(best) > 0 && len(res.Errors) == 0
+	shards := make([]uint64, 0, len(best))
+	for s := range best {
+		shards = append(shards, s)
+	}
+	sort.Slice(shards, func(i, j int) bool { return shards[i] < shards[j] })
+	for _, s := range shards {
+		r := best[s]
+		if r.ClockMs-res.StartMs > lin.DedupWindowMs-30_000 {
+			known = false
+		}
+		for id := range r.Requests {
+			applied[id] = true
+		}
+	}
+	return applied, known
+}
+
+// fillResolvedIDs gives a send settled as applied the message id that an
+// acknowledged retry with the same request id got: the request id makes
+// them one message (were it stored twice, CheckTotal would see one body
+// under two ids in the drain). Without it CheckTotal matches a settled
+// send without an id only by FIFO deduplication id, never by request id,
+// and reports the settled attempt of a standard queue as lost although its
+// retry's message was delivered.
+func fillResolvedIDs(h lin.History) lin.History {
+	ids := map[string]string{} // queue, request id -> message id
+	for _, op := range h.Ops {
+		if op.Outcome != lin.OutcomeOK || op.Resolved {
+			continue
+		}
+		switch op.Kind {
+		case lin.KindSend:
+			if len(op.Output.MessageIDs) == 1 && op.Input.RequestID != "" {
+				ids[op.Queue+"\x00"+op.Input.RequestID] = op.Output.MessageIDs[0]
+			}
+		case lin.KindSendBatch:
+			for i, e := range op.Input.Entries {
+				ok := i < len(op.Output.EntryOutcomes) && op.Output.EntryOutcomes[i] == lin.OutcomeOK
+				if ok && i < len(op.Output.MessageIDs) && op.Output.MessageIDs[i] != "" && e.RequestID != "" {
+					ids[op.Queue+"\x00"+e.RequestID] = op.Output.MessageIDs[i]
+				}
+			}
+		}
+	}
+	for i := range h.Ops {
+		op := &h.Ops[i]
+		if !op.Resolved || op.Outcome != lin.OutcomeOK || len(op.Output.MessageIDs) > 0 {
+			continue
+		}
+		switch op.Kind {
+		case lin.KindSend:
+			if id := ids[op.Queue+"\x00"+op.Input.RequestID]; id != "" {
+				op.Output.MessageIDs = []string{id}
+			}
+		case lin.KindSendBatch:
+			out := make([]string, len(op.Input.Entries))
+			for j, e := range op.Input.Entries {
+				out[j] = ids[op.Queue+"\x00"+e.RequestID]
+			}
+			op.Output.MessageIDs = out
+		}
+	}
+	return h
+}
