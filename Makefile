@@ -10,7 +10,7 @@ TEST_TIMEOUT ?= 15m
 GOFILES = $(shell find . -name '*.go' -not -name '*.pb.go' -not -name '*.twirp.go' \
 	-not -path './.git/*' -not -path './bin/*')
 
-.PHONY: build test fmt-check vet proto run cluster fmt clean failpoints-enable failpoints-disable test-mutants-unit
+.PHONY: build test fmt-check vet proto run cluster fmt clean failpoints-enable failpoints-disable test-mutants-unit sim
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -46,6 +46,20 @@ test-mutants-unit:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run Mutant -v ./core/...; rc=$$?; \
 	$(MAKE) --no-print-directory failpoints-disable || rc=1; \
 	exit $$rc
+
+# Randomized fault runs of a simulated 3-node cluster in virtual time
+# (sim/), each seed in its own process, on all cores: SEEDS random seeds of
+# DURATION virtual time each; SEED=<n> replays one seed (in this process).
+# Prints seeds run, simulated time and speed, faults by kind, anomalies
+# and a replay line per failed seed; a failed seed's history and porcupine
+# pages go to $$WHARF_SIM_OUT (default: wharf-sim under the temp dir).
+# make test runs the fixed seeds and sim/regressions.txt through TestSim.
+SEEDS    ?= 20
+DURATION ?= 30s
+SEED     ?=
+sim:
+	$(GO) test ./sim -count=1 -timeout 0 -v -run '^TestSim$$' \
+		-sim.seeds=$(SEEDS) -sim.duration=$(DURATION) $(if $(SEED),-sim.seed=$(SEED))
 
 # Lints the .proto files, then regenerates the Go code next to them.
 proto:

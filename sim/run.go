@@ -140,8 +140,9 @@ func ResultsDir(seed uint64) string {
 
 // Check judges a run: resolves unknown sends from the replicas' own
 // record of applied request ids, then runs CheckTotal, CheckStandard,
-// CheckFIFO and CheckReplicas. On failure it writes the histories (raw
-// and resolved) and porcupine's pages into ResultsDir(seed).
+// CheckFIFO and CheckReplicas. On failure (or with WHARF_SIM_SAVE set) it
+// writes the histories (raw and resolved) and porcupine's pages into
+// ResultsDir(seed).
 func Check(res *RunResult) *Report {
 	rep := &Report{Seed: res.Seed, Duration: res.Duration, Virtual: res.Virtual, Faults: res.Faults,
 		Ops: len(res.History.Ops), OK: res.Ops.OK, Fail: res.Ops.Fail, Unknown: res.Ops.Unknown}
@@ -179,7 +180,7 @@ func Check(res *RunResult) *Report {
 	}
 	rep.add(lin.CheckReplicas(states))
 
-	if rep.Failed() {
+	if rep.Failed() || os.Getenv("WHARF_SIM_SAVE") != "" {
 		rep.Dir = dir
 		if err := os.MkdirAll(dir, 0o755); err == nil {
 			_ = res.History.Save(filepath.Join(dir, "history.json"))
