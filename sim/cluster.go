@@ -30,7 +30,11 @@ type Options struct {
 	// (each shard costs goroutines and ticks on every node).
 	QueueShards int
 	Net         network.Config // its Seed is set from Seed
-	Logger      *slog.Logger   // discards if nil
+	// SnapshotEntries is node.Config.SnapshotEntries (0: the defaults);
+	// small values make snapshots, log compaction and snapshot transfers
+	// to lagging replicas frequent.
+	SnapshotEntries uint64
+	Logger          *slog.Logger // discards if nil
 }
 
 // startStagger spaces the nodes' start times, so that which node starts
@@ -113,6 +117,7 @@ func (c *Cluster) newMember(id uint64, members map[uint64]string) (*member, erro
 		Logger:            c.opts.Logger.With("node", id),
 		Rand:              rand.NewChaCha8(seedBytes(nodeSeed)),
 		FS:                m.disk.FS,
+		SnapshotEntries:   c.opts.SnapshotEntries,
 		Now:               func() time.Time { return time.Now().Add(time.Duration(m.skew.Load())) },
 		ConfigureNodeHost: func(nhc *config.NodeHostConfig) {
 			nhc.Expert.TransportFactory = c.Net.Factory()

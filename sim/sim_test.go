@@ -161,7 +161,7 @@ func summarize(t *testing.T, reports []*Report, d time.Duration, wall time.Durat
 	var virtual time.Duration
 	faults := map[string]int{}
 	var ops, ok, fail, unknown, resolved, anomalies int
-	var failed []*Report
+	var failed, inconclusive []*Report
 	for _, r := range reports {
 		virtual += r.Virtual
 		for k, v := range r.Faults {
@@ -171,6 +171,9 @@ func summarize(t *testing.T, reports []*Report, d time.Duration, wall time.Durat
 		anomalies += len(r.Anomalies)
 		if r.Failed() {
 			failed = append(failed, r)
+		}
+		if len(r.Inconclusive) > 0 {
+			inconclusive = append(inconclusive, r)
 		}
 	}
 	var b strings.Builder
@@ -190,6 +193,9 @@ func summarize(t *testing.T, reports []*Report, d time.Duration, wall time.Durat
 	}
 	fmt.Fprintf(&b, "\nops: %d (ok %d, fail %d, unknown %d; %d unknown resolved from the replicas)\n", ops, ok, fail, unknown, resolved)
 	fmt.Fprintf(&b, "anomalies: %d\n", anomalies)
+	for _, r := range inconclusive {
+		fmt.Fprintf(&b, "inconclusive (no violation found, check incomplete): seed %d: %s\n", r.Seed, strings.Join(r.Inconclusive, "; "))
+	}
 	for _, r := range failed {
 		fmt.Fprintf(&b, "FAIL seed %d (%v virtual, %v wall):\n", r.Seed, r.Virtual.Round(time.Millisecond), r.Wall.Round(time.Millisecond))
 		for i, a := range r.Anomalies {

@@ -20,6 +20,9 @@ const (
 	maxSendRetry = 2               // retries of a send whose outcome is unknown
 	drainClient  = 1000            // the client id of the final drain
 	drainVis     = 300             // seconds: drain leases never expire in the run
+	// fifoGroups is how many message groups FIFO sends spread over: more
+	// groups make smaller porcupine partitions.
+	fifoGroups = 6
 )
 
 // queueSpec is one queue under test.
@@ -205,7 +208,7 @@ func (cl *client) entry(q queueSpec) lin.SendEntry {
 	body := cl.nextBody()
 	e := lin.SendEntry{Body: body, RequestID: "rq-" + body}
 	if q.fifo {
-		e.GroupID = fmt.Sprintf("g%d", cl.rng.IntN(3))
+		e.GroupID = fmt.Sprintf("g%d", cl.rng.IntN(fifoGroups))
 		e.DedupID = "dd-" + body
 	}
 	return e
