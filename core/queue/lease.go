@@ -94,7 +94,7 @@ func (a *applier) changeVisibility(cmd *raftv1.ChangeVisibility) error {
 	}
 	// Leases that expired before this command count as expired, even if no
 	// Tick made their messages visible yet.
-	if _, err := a.promoteDue(p, receivePromoteLimit); err != nil {
+	if err := a.promoteDue(p, receivePromoteLimit); err != nil {
 		return err
 	}
 	for _, c := range cmd.Changes {

@@ -146,52 +146,57 @@ func (a *applier) remove(p *partition, m *raftv1.StoredMessage) error {
 	return a.refreshGroup(p, m.GroupId)
 }
 
-// promoteDue makes visible up to limit delayed or in-flight messages whose
-// time has come. It reports whether it stopped at the limit.
-func (a *applier) promoteDue(p *partition, limit int) (more bool, err error) {
-	keys, _, err := a.scanIndex(p, pWaiting, timedUpTo(pWaiting, p.id, a.now), limit)
+// dueMessages returns up to limit messages whose time has come in a timed
+// index: the waiting index (delays and leases that ended) or the expiry
+// index (retention that ended).
+func (a *applier) dueMessages(p *partition, index byte, limit int) ([]*raftv1.StoredMessage, error) {
+	keys, _, err := a.scanIndex(p, index, timedUpTo(index, p.id, a.now), limit)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
+	ms := make([]*raftv1.StoredMessage, 0, len(keys))
 	for _, k := range keys {
-		m, err := a.getMessage(p.id, seqOf(k))
+		m, err := a.mustMessage(p.id, seqOf(k), fmt.Sprintf("index %c", index))
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		if m == nil {
-			return false, fmt.Errorf("partition %d: waiting index names missing message %d", p.id, seqOf(k))
-		}
+		ms = append(ms, m)
+	}
+	return ms, nil
+}
+
+// promoteDue makes visible up to limit delayed or in-flight messages whose
+// time has come.
+func (a *applier) promoteDue(p *partition, limit int) error {
+	ms, err := a.dueMessages(p, pWaiting, limit)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
 		if err := a.unfile(p, m); err != nil {
-			return false, err
+			return err
 		}
 		// Filed under the time it became visible, not under now: the ready
 		// index then orders messages by when they became visible.
 		if err := a.becomeVisible(p, m, m.VisibleAtMs); err != nil {
-			return false, err
+			return err
 		}
 	}
-	return len(keys) == limit, nil
+	return nil
 }
 
 // expireDue removes up to limit messages past their retention period.
-func (a *applier) expireDue(p *partition, limit int) (more bool, err error) {
-	keys, _, err := a.scanIndex(p, pExpiry, timedUpTo(pExpiry, p.id, a.now), limit)
+func (a *applier) expireDue(p *partition, limit int) error {
+	ms, err := a.dueMessages(p, pExpiry, limit)
 	if err != nil {
-		return false, err
+		return err
 	}
-	for _, k := range keys {
-		m, err := a.getMessage(p.id, seqOf(k))
-		if err != nil {
-			return false, err
-		}
-		if m == nil {
-			return false, fmt.Errorf("partition %d: expiry index names missing message %d", p.id, seqOf(k))
-		}
+	for _, m := range ms {
 		if err := a.remove(p, m); err != nil {
-			return false, err
+			return err
 		}
 	}
-	return len(keys) == limit, nil
+	return nil
 }
 
 // promoteInFlight makes visible up to limit in-flight messages, whether or

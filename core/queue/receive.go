@@ -34,10 +34,10 @@ func (a *applier) receive(cmd *raftv1.Receive) error {
 	}
 	// A receive right after a lease expires must see the message even if no
 	// Tick has run since.
-	if _, err := a.promoteDue(p, receivePromoteLimit); err != nil {
+	if err := a.promoteDue(p, receivePromoteLimit); err != nil {
 		return err
 	}
-	if _, err := a.expireDue(p, receivePromoteLimit); err != nil {
+	if err := a.expireDue(p, receivePromoteLimit); err != nil {
 		return err
 	}
 	failpoint.Inject(mutants.QueueIgnoreVisibility, func() {

@@ -29,10 +29,10 @@ func (a *applier) tick() error {
 			}
 			continue
 		}
-		if _, err := a.promoteDue(p, tickLimit); err != nil {
+		if err := a.promoteDue(p, tickLimit); err != nil {
 			return err
 		}
-		if _, err := a.expireDue(p, tickLimit); err != nil {
+		if err := a.expireDue(p, tickLimit); err != nil {
 			return err
 		}
 		if err := a.expireRecords(p, pDedupExp, tickLimit); err != nil {
