@@ -45,8 +45,7 @@ func (n *Node) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.updateRoutes(cluster)
-	n.setView(cluster)
+	n.learnCluster(cluster)
 	if err := n.savePeers(cluster.GetNodes()); err != nil {
 		n.log.Warn("save peers", "err", err)
 	}

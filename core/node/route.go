@@ -2,12 +2,10 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/wharfmq/wharf/core/shard"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
 
@@ -122,13 +120,6 @@ func (t *routeTable) worked(shardID, nodeID uint64) {
 	t.preferred[shardID] = nodeID
 }
 
-// updateRoutes replaces the routing table with the cluster layout (as the
-// metadata shard's MetaClusterQuery returns it). Code that reads the layout
-// anyway (the reconcile loop) calls it, so that routes rarely go stale.
-func (n *Node) updateRoutes(cluster *raftv1.MetaState) {
-	n.routes.update(cluster)
-}
-
 // learnNodes adds node records to the routing table: what a node knows of
 // the others before it can read the metadata shard (a join's members).
 func (n *Node) learnNodes(recs []*raftv1.NodeRecord) {
@@ -151,16 +142,18 @@ func (n *Node) refreshRoutes(ctx context.Context, shardID uint64) bool {
 	if recent {
 		return false
 	}
-	v, err := n.read(ctx, metaShardID, shard.MetaClusterQuery{})
+	cluster, err := n.readCluster(ctx)
 	if err != nil {
 		n.log.Debug("refresh routes from the metadata shard", "err", err)
 		return false
 	}
-	cluster, ok := v.(*raftv1.MetaState)
-	if !ok {
-		n.log.Error("metadata cluster lookup returned the wrong type", "type", fmt.Sprintf("%T", v))
-		return false
-	}
-	n.routes.update(cluster)
+	n.learnCluster(cluster)
 	return true
+}
+
+// addr returns a node's API address; empty when unknown.
+func (t *routeTable) addr(nodeID uint64) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.addrs[nodeID]
 }

@@ -15,11 +15,13 @@ import (
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
 
-// The cluster view is the layout the reconcile loop last read from the
-// metadata shard. The membership loop and the cluster API work from it; a
-// stale view only delays them by a round.
+// The cluster view is the layout last read from the metadata shard. The
+// membership loop works from it; a stale view only delays it by a round.
 
-func (n *Node) setView(c *raftv1.MetaState) {
+// learnCluster records a layout read from the metadata shard: the routes
+// and the view both come from it, so they never disagree.
+func (n *Node) learnCluster(c *raftv1.MetaState) {
+	n.routes.update(c)
 	n.view.Store(c)
 	n.viewRead.Store(time.Now().UnixNano())
 }
@@ -85,14 +87,7 @@ func (n *Node) nodeStatus(ctx context.Context, nodeID uint64) ([]*nodev1.Replica
 	if n.cfg.Peers == nil {
 		return nil, core.Errorf(core.Unavailable, "no peer transport to reach node %d", nodeID)
 	}
-	addr := ""
-	if v := n.clusterView(); v != nil {
-		for _, rec := range v.GetNodes() {
-			if rec.GetNodeId() == nodeID {
-				addr = rec.GetApiAddr()
-			}
-		}
-	}
+	addr := n.routes.addr(nodeID)
 	if addr == "" {
 		return nil, core.Errorf(core.Unavailable, "node %d has no known API address", nodeID)
 	}
