@@ -153,7 +153,7 @@ func TestCreateQueue(t *testing.T) {
 			name: "too many partitions",
 			cmd:  createCmd(100, "q", stdAttrs(), maxPartitions+1),
 			code: codeInvalid,
-			msg:  "partitions: must be at most 256, got 257",
+			msg:  fmt.Sprintf("partitions: must be at most %d, got %d", maxPartitions, maxPartitions+1),
 		},
 		{
 			name: "identical attributes return the existing queue",

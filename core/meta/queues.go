@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"github.com/wharfmq/wharf/core"
 	"slices"
 
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
@@ -8,8 +9,9 @@ import (
 )
 
 // maxPartitions bounds the partitions of one queue, so that a CreateQueue
-// does bounded work (one placement decision and one id per partition).
-const maxPartitions = 256
+// does bounded work (one placement decision and one id per partition). It
+// is the API's limit: a proposal that skipped validation gets no more.
+const maxPartitions = core.MaxPartitions
 
 const (
 	codeInvalid       = raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT

@@ -60,13 +60,12 @@ func (a *applier) importMessage(cmd *raftv1.ImportMessage) error {
 		return err
 	}
 	id := string(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, cmd.SourcePartitionId), cmd.SourceSeq))
-	d := &raftv1.Dedup{}
-	found, err := getRecord(a.tx, dedupKey(p.id, dedupImport, id), d)
+	dup, err := a.recalled(p, dedupImport, id)
 	if err != nil {
 		return err
 	}
-	if found && d.ExpiresAtMs > a.now {
-		a.res.Sent = append(a.res.Sent, &raftv1.SendOutcome{MessageId: d.MessageId, Seq: d.Seq, Duplicate: true})
+	if dup != nil {
+		a.res.Sent = append(a.res.Sent, dup)
 		return a.savePartition(p)
 	}
 	src := cmd.Message

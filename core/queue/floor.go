@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"github.com/wharfmq/wharf/core/kv"
 )
 
 // Floors are low-water marks: no live key of an index sorts below its floor.
@@ -55,7 +56,7 @@ func (a *applier) scanIndex(p *partition, prefix byte, upper []byte, limit int) 
 }
 
 // scanFrom scans [max(start, floor), upper) and raises floor as scanIndex does.
-func scanFrom(r scanner, start []byte, floor *[]byte, upper []byte, limit int) (keys, values [][]byte, err error) {
+func scanFrom(r kv.Reader, start []byte, floor *[]byte, upper []byte, limit int) (keys, values [][]byte, err error) {
 	lo := start
 	if len(*floor) > 0 && bytes.Compare(*floor, lo) > 0 {
 		lo = *floor

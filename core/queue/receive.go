@@ -2,21 +2,22 @@ package queue
 
 import (
 	"github.com/pingcap/failpoint"
+	"github.com/wharfmq/wharf/core"
 
 	"github.com/wharfmq/wharf/core/mutants"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
 
 const (
-	maxVisibilitySeconds = 12 * 60 * 60
+	maxVisibilitySeconds = core.MaxVisibilityTimeoutSeconds
 	// maxDeadLetterMoves bounds the messages one receive moves to the outbox
 	// before it gives up looking for deliverable ones.
 	maxDeadLetterMoves = 100
 	// receivePromoteLimit bounds the due messages a receive makes visible
 	// itself; Ticks do the rest.
 	receivePromoteLimit = 256
-	maxInFlightStandard = 120000
-	maxInFlightFIFO     = 20000
+	maxInFlightStandard = core.MaxInFlightStandard
+	maxInFlightFIFO     = core.MaxInFlightFIFO
 )
 
 func (a *applier) receive(cmd *raftv1.Receive) error {

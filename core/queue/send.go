@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"github.com/wharfmq/wharf/core"
 	"unicode/utf8"
 
 	"github.com/pingcap/failpoint"
@@ -10,8 +11,8 @@ import (
 )
 
 const (
-	maxBatch          = 10
-	dedupWindowMs     = 5 * 60 * 1000
+	maxBatch          = core.MaxBatchEntries
+	dedupWindowMs     = core.DedupWindowMillis
 	importDedupWindow = 60 * 60 * 1000
 )
 

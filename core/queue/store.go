@@ -30,9 +30,6 @@ func putRecord(w kv.Writer, key []byte, m proto.Message) error {
 	return w.Set(key, v)
 }
 
-// scanner is what scan reads from.
-type scanner = kv.Reader
-
 // scan returns up to limit keys and values in [lower, upper), collected
 // first: the caller may then change the range without disturbing an open
 // iterator.

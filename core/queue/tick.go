@@ -56,14 +56,13 @@ func (a *applier) expireRecords(pt *partition, expiryPrefix byte, limit int) err
 	if err != nil {
 		return err
 	}
+	recordPrefix := byte(pAttempt)
+	if expiryPrefix == pDedupExp {
+		recordPrefix = pDedup
+	}
 	for _, k := range keys {
 		// The record's key is its expiry key without the time: prefix | p | rest.
-		var record []byte
-		if expiryPrefix == pDedupExp {
-			record = append(partitionPrefix(pDedup, p), k[17:]...)
-		} else {
-			record = append(partitionPrefix(pAttempt, p), k[17:]...)
-		}
+		record := append(partitionPrefix(recordPrefix, p), k[17:]...)
 		if err := a.tx.Delete(record); err != nil {
 			return err
 		}
