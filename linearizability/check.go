@@ -13,7 +13,7 @@ import (
 // did not happen); unknown receives are left out too (their output is
 // lost; the model tolerates what they may have done: receive counts that
 // jump, messages that stay invisible).
-func buildQueueOps(h History, fifo bool) (keys []string, parts map[string][]porcupine.Operation, skipped int) {
+func buildQueueOps(h History, fifo bool) (keys []string, parts map[string][]porcupine.Operation) {
 	parts = map[string][]porcupine.Operation{}
 	open := h.openReturn()
 	groupOf := map[string]string{} // queue+body -> group
@@ -60,7 +60,6 @@ func buildQueueOps(h History, fifo bool) (keys []string, parts map[string][]porc
 			}
 		case KindReceive:
 			if op.Outcome != OutcomeOK {
-				skipped++
 				continue
 			}
 			byPart := map[string]*mIn{}
@@ -87,7 +86,6 @@ func buildQueueOps(h History, fifo bool) (keys []string, parts map[string][]porc
 			if !ok {
 				// A handle no acknowledged receive handed out: nothing to
 				// tie it to.
-				skipped++
 				continue
 			}
 			in := mIn{part: partKey(op.Queue, hi.body, hi.group), kind: op.Kind, body: hi.body, count: hi.count,
@@ -109,7 +107,7 @@ func buildQueueOps(h History, fifo bool) (keys []string, parts map[string][]porc
 			}
 		}
 	}
-	return keys, parts, skipped
+	return keys, parts
 }
 
 // runQueueModel checks the partitions with porcupine, names the ones that

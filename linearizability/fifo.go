@@ -17,7 +17,7 @@ func CheckFIFO(h History, opts Options) Result {
 	if tooLong(&res, h, opts) {
 		return res
 	}
-	keys, parts, _ := buildQueueOps(h, true)
+	keys, parts := buildQueueOps(h, true)
 	runQueueModel("fifo", queueModel{ordered: true}, keys, parts, opts, &res)
 	return res
 }

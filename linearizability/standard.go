@@ -16,7 +16,7 @@ func CheckStandard(h History, opts Options) Result {
 	if tooLong(&res, h, opts) {
 		return res
 	}
-	keys, parts, _ := buildQueueOps(h, false)
+	keys, parts := buildQueueOps(h, false)
 	runQueueModel("standard", queueModel{ordered: false}, keys, parts, opts, &res)
 	return res
 }

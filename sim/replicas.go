@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -76,16 +75,6 @@ func readReplica(m *member, dir string) (r Replica, err error) {
 		return r, err
 	}
 	r.Invariants = queue.CheckInvariants(db)
-	r.Requests = map[string]bool{}
-	it, err := db.Iter([]byte{'d'}, []byte{'e'})
-	if err != nil {
-		return r, err
-	}
-	for ok := it.First(); ok; ok = it.Next() {
-		k := it.Key()
-		if len(k) > 10 && k[9] == 'r' {
-			r.Requests[string(bytes.Clone(k[10:]))] = true
-		}
-	}
-	return r, it.Close()
+	r.Requests, err = queue.RequestIDs(db)
+	return r, err
 }

@@ -102,8 +102,9 @@ func outcomeOf(err error) lin.Outcome {
 	return lin.OutcomeUnknown
 }
 
-// outcomeOfCode is outcomeOf for a batch entry's error code.
-func outcomeOfCode(code string, senderFault bool) lin.Outcome {
+// entryOutcome is outcomeOf for a failed batch entry: the server says
+// whether the request was at fault (nothing happened) or not (unknown).
+func entryOutcome(senderFault bool) lin.Outcome {
 	if senderFault {
 		return lin.OutcomeFail
 	}
@@ -271,7 +272,7 @@ func (cl *client) sendBatch(ctx context.Context, q queueSpec, deadline time.Time
 			}
 			for _, f := range resp.GetFailed() {
 				if i := idx(f.GetId()); i >= 0 {
-					out.EntryOutcomes[i] = outcomeOfCode(f.GetCode(), f.GetSenderFault())
+					out.EntryOutcomes[i] = entryOutcome(f.GetSenderFault())
 				}
 			}
 			return out, lin.OutcomeOK

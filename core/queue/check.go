@@ -172,3 +172,26 @@ func Hash(r kv.Reader) ([32]byte, error) {
 	copy(sum[:], h.Sum(nil))
 	return sum, nil
 }
+
+// maxRequestIDs bounds RequestIDs: like CheckInvariants, it is for tests and
+// the simulator, not production-sized stores.
+const maxRequestIDs = 1 << 20
+
+// RequestIDs returns the request ids the shard remembers as applied (within
+// their deduplication window): how a simulator learns the fate of a send
+// whose client saw no answer.
+func RequestIDs(r kv.Reader) (map[string]bool, error) {
+	lo := []byte{pDedup}
+	keys, _, err := scan(r, lo, prefixEnd(lo), maxRequestIDs)
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	for _, k := range keys {
+		// dedupKey: 'd' | partition (8 bytes) | kind | id
+		if len(k) > 10 && k[9] == dedupRequest {
+			ids[string(k[10:])] = true
+		}
+	}
+	return ids, nil
+}

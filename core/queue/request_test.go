@@ -250,3 +250,23 @@ func (s *shard) remembers(q *raftv1.PartitionConfig, kind byte, id string) bool 
 	}
 	return found
 }
+
+func TestRequestIDsListsAppliedSends(t *testing.T) {
+	s := newShard(t)
+	q, f := standardQueue(1), fifoQueue(2)
+	e := entry("a")
+	e.RequestId = "req-standard"
+	s.send(q, e)
+	fe := fifoEntry("g", "b")
+	fe.RequestId = "req-fifo"
+	s.send(f, fe)
+	s.send(q, entry("no request id"))
+	ids, err := RequestIDs(s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// FIFO deduplication ids live in the same index and must not show up.
+	if len(ids) != 2 || !ids["req-standard"] || !ids["req-fifo"] {
+		t.Fatalf("request ids %v", ids)
+	}
+}
