@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/wharfmq/wharf/core/meta"
+	"github.com/wharfmq/wharf/core/node"
 	"io"
 	"log/slog"
 	"strconv"
@@ -70,8 +72,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if *members != "" && c.join != "" {
 		problems = append(problems, "--initial-members and --join exclude each other: start a new cluster or join one")
 	}
-	if c.replicationFactor < 1 || c.replicationFactor > 5 {
-		problems = append(problems, "--replication-factor must be 1 to 5")
+	if c.replicationFactor < 1 || c.replicationFactor > meta.MaxReplicationFactor {
+		problems = append(problems, fmt.Sprintf("--replication-factor must be 1 to %d", meta.MaxReplicationFactor))
 	}
 	if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("unexpected arguments: %q", fs.Args()))
@@ -84,11 +86,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	nodeIDSet := false
 	fs.Visit(func(f *flag.Flag) { nodeIDSet = nodeIDSet || f.Name == "node-id" })
-	if nodeIDSet && (c.nodeID == 0 || c.nodeID > 999) {
-		problems = append(problems, "--node-id must be 1 to 999")
+	if nodeIDSet && (c.nodeID == 0 || c.nodeID > meta.MaxNodeID) {
+		problems = append(problems, fmt.Sprintf("--node-id must be 1 to %d", meta.MaxNodeID))
 	}
-	if c.queueShards < 1 {
-		problems = append(problems, "--queue-shards must be at least 1")
+	if c.queueShards < 1 || c.queueShards > node.MaxQueueShards {
+		problems = append(problems, fmt.Sprintf("--queue-shards must be 1 to %d", node.MaxQueueShards))
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		problems = append(problems, err.Error())
@@ -122,9 +124,6 @@ func newLogger(w io.Writer, c config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// maxMembers bounds --initial-members: Wharf clusters have 1 to 7 nodes.
-const maxMembers = 7
-
 // parseMembers parses "1=host:port,2=host:port".
 func parseMembers(s string) (map[uint64]string, error) {
 	m := map[uint64]string{}
@@ -132,16 +131,16 @@ func parseMembers(s string) (map[uint64]string, error) {
 	for _, part := range strings.Split(s, ",") {
 		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
 		n, err := strconv.ParseUint(id, 10, 64)
-		if !ok || err != nil || n == 0 || n > 999 || addr == "" {
-			return nil, fmt.Errorf("--initial-members: %q is not node-id=host:port with an id from 1 to 999", part)
+		if !ok || err != nil || n == 0 || n > meta.MaxNodeID || addr == "" {
+			return nil, fmt.Errorf("--initial-members: %q is not node-id=host:port with an id from 1 to %d", part, meta.MaxNodeID)
 		}
 		if _, dup := m[n]; dup || addrs[addr] {
 			return nil, fmt.Errorf("--initial-members: node %d or address %s given twice", n, addr)
 		}
 		m[n], addrs[addr] = addr, true
 	}
-	if len(m) > maxMembers {
-		return nil, fmt.Errorf("--initial-members: at most %d nodes, got %d", maxMembers, len(m))
+	if len(m) > meta.MaxNodes {
+		return nil, fmt.Errorf("--initial-members: at most %d nodes, got %d", meta.MaxNodes, len(m))
 	}
 	return m, nil
 }

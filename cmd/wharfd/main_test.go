@@ -94,6 +94,7 @@ func TestBadFlags(t *testing.T) {
 		{"--initial-members", "1=127.0.0.1:7071,2=127.0.0.1:7071"}, // address twice
 		{"--initial-members", "1=127.0.0.1:7071", "--join", "127.0.0.1:8080"},
 		{"--replication-factor", "6"},
+		{"--queue-shards", "1000"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(context.Background(), args, &stderr, mustNotStart(t)); code != 2 {
@@ -120,7 +121,7 @@ func TestHelp(t *testing.T) {
 	if code := run(context.Background(), []string{"-h"}, &stderr, mustNotStart(t)); code != 0 {
 		t.Errorf("exit %d, want 0", code)
 	}
-	if !strings.Contains(stderr.String(), "--data-dir") && !strings.Contains(stderr.String(), "-data-dir") {
+	if !strings.Contains(stderr.String(), "-data-dir") {
 		t.Errorf("help lacks flags:\n%s", stderr.String())
 	}
 }

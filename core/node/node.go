@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/wharfmq/wharf/core/meta"
 	"io"
 	"log/slog"
 	"sync"
@@ -153,8 +154,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 func checkConfig(cfg *Config) error {
-	if cfg.NodeID > 999 {
-		return fmt.Errorf("node config: NodeID must be 1 to 999 (0: from the data directory), got %d", cfg.NodeID)
+	if cfg.NodeID > meta.MaxNodeID {
+		return fmt.Errorf("node config: NodeID must be 1 to %d (0: from the data directory), got %d", meta.MaxNodeID, cfg.NodeID)
 	}
 	if cfg.DataDir == "" {
 		return errors.New("node config: DataDir must be set")
@@ -168,7 +169,7 @@ func checkConfig(cfg *Config) error {
 	if cfg.ReplicationFactor == 0 {
 		cfg.ReplicationFactor = DefaultReplicationFactor
 	}
-	if cfg.ReplicationFactor < 1 || cfg.ReplicationFactor > 5 {
+	if cfg.ReplicationFactor < 1 || cfg.ReplicationFactor > meta.MaxReplicationFactor {
 		return fmt.Errorf("node config: ReplicationFactor must be 1 to 5, got %d", cfg.ReplicationFactor)
 	}
 	if cfg.QueueShards < 1 || cfg.QueueShards > MaxQueueShards {
