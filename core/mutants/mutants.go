@@ -100,8 +100,8 @@ var All = []Mutant{
 		"replicas (hash differs), fifo/total (deduplication)"},
 }
 
-// ByName returns the mutant with the marker name or full failpoint name.
-func ByName(name string) (Mutant, bool) {
+// byName returns the mutant with the marker name or full failpoint name.
+func byName(name string) (Mutant, bool) {
 	for _, m := range All {
 		if m.Name == name || m.Failpoint() == name {
 			return m, true
@@ -113,7 +113,7 @@ func ByName(name string) (Mutant, bool) {
 // Enable turns the planted bug on (with Term). It has an effect only in a
 // rewritten tree (see Rewritten).
 func Enable(name string) error {
-	m, ok := ByName(name)
+	m, ok := byName(name)
 	if !ok {
 		return fmt.Errorf("mutants: no planted bug %q", name)
 	}
@@ -122,7 +122,7 @@ func Enable(name string) error {
 
 // Disable turns the planted bug off; disabling one that is off is not an error.
 func Disable(name string) error {
-	m, ok := ByName(name)
+	m, ok := byName(name)
 	if !ok {
 		return fmt.Errorf("mutants: no planted bug %q", name)
 	}
@@ -132,13 +132,13 @@ func Disable(name string) error {
 	return failpoint.Disable(m.Failpoint())
 }
 
-// BindingFile is the file failpoint-ctl adds to every package it rewrites.
-const BindingFile = "binding__failpoint_binding__.go"
+// bindingFile is the file failpoint-ctl adds to every package it rewrites.
+const bindingFile = "binding__failpoint_binding__.go"
 
 // Rewritten reports whether failpoint-ctl rewrote the package in dir (a
 // test's working directory is its package's: Rewritten(".")). Enabling a
 // failpoint in a package that was not rewritten has no effect.
 func Rewritten(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, BindingFile))
+	_, err := os.Stat(filepath.Join(dir, bindingFile))
 	return err == nil
 }

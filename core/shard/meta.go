@@ -94,11 +94,10 @@ func (m *MetaSM) Lookup(q any) (any, error) {
 		names, more := m.state.List(q.Prefix, q.After, limit)
 		return MetaListResult{Names: append([]string(nil), names...), More: more}, nil
 	case MetaShardsQuery:
-		shards := m.state.Shards()
 		if q.IncludeMeta {
-			shards = m.state.AllShards()
+			return cloneAll(m.state.AllShards()), nil
 		}
-		return cloneAll(shards), nil
+		return cloneAll(m.state.Shards()), nil
 	case MetaShardQuery:
 		sh := m.state.Shard(q.ShardID)
 		if sh == nil {

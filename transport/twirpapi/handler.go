@@ -16,9 +16,9 @@ import (
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 )
 
-// MaxRequestBytes bounds a request body: a full batch (10 entries of up to
+// maxRequestBytes bounds a request body: a full batch (10 entries of up to
 // 1 MiB each) plus room for attributes, ids and encoding overhead.
-const MaxRequestBytes = core.MaxBatchEntries*core.MaxMaximumMessageBytes + 2*core.MiB
+const maxRequestBytes = core.MaxBatchEntries*core.MaxMaximumMessageBytes + 2*core.MiB
 
 // NewHandler returns an http.Handler serving svc at the standard Twirp path
 // prefix (/twirp/wharf.v1.QueueService/), GET /healthz (200 while the
@@ -37,7 +37,7 @@ func NewHandler(svc wharfv1.QueueService, ready func() bool, logger *slog.Logger
 	)
 
 	mux := http.NewServeMux()
-	mux.Handle(server.PathPrefix(), limitBody(server, MaxRequestBytes))
+	mux.Handle(server.PathPrefix(), limitBody(server, maxRequestBytes))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusOK, "ok")
 	})

@@ -152,7 +152,7 @@ func TestJSONUsesProtoNamesAndEmitsDefaults(t *testing.T) {
 
 func TestOversizedBodyRejected(t *testing.T) {
 	srv, _ := newServer(t, &fakeService{}, nil)
-	big := bytes.Repeat([]byte("a"), MaxRequestBytes+1)
+	big := bytes.Repeat([]byte("a"), maxRequestBytes+1)
 	url := srv.URL + "/twirp/wharf.v1.QueueService/SendMessage"
 
 	t.Run("content-length", func(t *testing.T) {
