@@ -200,6 +200,7 @@ func apiMessage(rec *raftv1.QueueRecord, partitionID uint64, m *raftv1.StoredMes
 		ReceiveCount:          m.GetReceiveCount(),
 		SentTimestamp:         m.GetSentMs(),
 		FirstReceiveTimestamp: m.GetFirstReceiveMs(),
+		VisibleAtTimestamp:    m.GetVisibleAtMs(),
 		MessageGroupId:        m.GetGroupId(),
 	}
 	if rec.GetAttributes().GetFifo() {

@@ -309,6 +309,12 @@ func TestVisibilityTimeoutExpires(t *testing.T) {
 	if len(first) != 1 {
 		t.Fatalf("got %v", first)
 	}
+	// The lease end the response carries is the receive's log time plus
+	// the visibility timeout: after the first receive, before now+1 s.
+	if lease := first[0].GetVisibleAtTimestamp() - first[0].GetFirstReceiveTimestamp(); lease != 1000 {
+		t.Fatalf("visible at %d, first received at %d: lease of %d ms, want 1000",
+			first[0].GetVisibleAtTimestamp(), first[0].GetFirstReceiveTimestamp(), lease)
+	}
 	again := receive(t, n, &wharfv1.ReceiveMessageRequest{Queue: "lease", WaitTimeSeconds: i32(5)})
 	if len(again) != 1 || again[0].GetReceiveCount() != 2 || again[0].GetReceiptHandle() == first[0].GetReceiptHandle() {
 		t.Fatalf("redelivery %v", again)

@@ -311,8 +311,12 @@ type Message struct {
 	MessageGroupId         string `protobuf:"bytes,9,opt,name=message_group_id,json=messageGroupId,proto3" json:"message_group_id,omitempty"`
 	SequenceNumber         string `protobuf:"bytes,10,opt,name=sequence_number,json=sequenceNumber,proto3" json:"sequence_number,omitempty"`
 	MessageDeduplicationId string `protobuf:"bytes,11,opt,name=message_deduplication_id,json=messageDeduplicationId,proto3" json:"message_deduplication_id,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// When this delivery's lease ends, on the queue's clock (milliseconds
+	// since the Unix epoch): the message is visible again from then on unless
+	// it is deleted or its visibility is changed with this receipt handle.
+	VisibleAtTimestamp int64 `protobuf:"varint,12,opt,name=visible_at_timestamp,json=visibleAtTimestamp,proto3" json:"visible_at_timestamp,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Message) Reset() {
@@ -422,6 +426,13 @@ func (x *Message) GetMessageDeduplicationId() string {
 	return ""
 }
 
+func (x *Message) GetVisibleAtTimestamp() int64 {
+	if x != nil {
+		return x.VisibleAtTimestamp
+	}
+	return 0
+}
+
 // BatchResultErrorEntry reports why one entry of a batch failed.
 type BatchResultErrorEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -523,7 +534,7 @@ const file_wharf_v1_types_proto_rawDesc = "" +
 	"\x15MessageAttributeValue\x12\x1b\n" +
 	"\tdata_type\x18\x01 \x01(\tR\bdataType\x12!\n" +
 	"\fstring_value\x18\x02 \x01(\tR\vstringValue\x12!\n" +
-	"\fbinary_value\x18\x03 \x01(\fR\vbinaryValue\"\xb7\x04\n" +
+	"\fbinary_value\x18\x03 \x01(\fR\vbinaryValue\"\xe9\x04\n" +
 	"\aMessage\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12%\n" +
@@ -539,7 +550,8 @@ const file_wharf_v1_types_proto_rawDesc = "" +
 	"\x10message_group_id\x18\t \x01(\tR\x0emessageGroupId\x12'\n" +
 	"\x0fsequence_number\x18\n" +
 	" \x01(\tR\x0esequenceNumber\x128\n" +
-	"\x18message_deduplication_id\x18\v \x01(\tR\x16messageDeduplicationId\x1a^\n" +
+	"\x18message_deduplication_id\x18\v \x01(\tR\x16messageDeduplicationId\x120\n" +
+	"\x14visible_at_timestamp\x18\f \x01(\x03R\x12visibleAtTimestamp\x1a^\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
 	"\x05value\x18\x02 \x01(\v2\x1f.wharf.v1.MessageAttributeValueR\x05value:\x028\x01\"x\n" +
