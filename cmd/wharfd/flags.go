@@ -10,15 +10,20 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // config is wharfd's command line.
 type config struct {
-	dataDir     string
-	apiAddr     string
-	raftAddr    string
-	nodeID      uint64
-	queueShards int
+	dataDir  string
+	apiAddr  string
+	raftAddr string
+	// apiAdvertise and raftAdvertise are the addresses other nodes reach
+	// this one at (a proxy, a NAT); each defaults to its listen address.
+	apiAdvertise  string
+	raftAdvertise string
+	nodeID        uint64
+	queueShards   int
 	// initialMembers: node id to Raft address, from --initial-members.
 	initialMembers    map[uint64]string
 	join              string
@@ -28,6 +33,8 @@ type config struct {
 	snapshotEntries uint64
 	logLevel        string
 	logFormat       string
+	// clockOffset shifts the node's clock (tests only: clock skew).
+	clockOffset time.Duration
 }
 
 // parseFlags parses args. It returns flag.ErrHelp for -h, and an error
@@ -43,6 +50,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.dataDir, "data-dir", "./wharf-data", "directory holding the node's data (created if missing)")
 	fs.StringVar(&c.apiAddr, "api-addr", "127.0.0.1:7070", "host:port to serve the HTTP API on")
 	fs.StringVar(&c.raftAddr, "raft-addr", "127.0.0.1:7071", "host:port for Raft traffic between nodes")
+	fs.StringVar(&c.apiAdvertise, "api-advertise-addr", "", "host:port other nodes reach this node's API at, if not --api-addr (a proxy or NAT in between)")
+	fs.StringVar(&c.raftAdvertise, "raft-advertise-addr", "", "host:port other nodes reach this node's Raft at, if not --raft-addr (a proxy or NAT in between); --initial-members lists this address")
 	fs.Uint64Var(&c.nodeID, "node-id", 0, "this node's id, 1-999 (default: the one its data directory records; 1 for a new single node; chosen by the cluster with --join)")
 	fs.IntVar(&c.queueShards, "queue-shards", 4, "queue shards a new cluster creates")
 	members := fs.String("initial-members", "", `start a new cluster of these nodes: "1=host:raftport,2=host:raftport,3=host:raftport" (this node included)`)
@@ -51,8 +60,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Uint64Var(&c.snapshotEntries, "snapshot-entries", 0, "applied entries between Raft snapshots of a shard (0: the node's defaults)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&c.clockOffset, "test-clock-offset", 0, "TEST ONLY: shift this node's clock by this much (clock-skew tests); never set it in production")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.raftAdvertise == "" {
+		c.raftAdvertise = c.raftAddr
 	}
 
 	var problems []string
@@ -64,8 +77,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			problems = append(problems, "--initial-members needs --node-id: which of the members this node is")
 		} else if _, ok := m[c.nodeID]; !ok {
 			problems = append(problems, fmt.Sprintf("--initial-members must include this node (--node-id %d)", c.nodeID))
-		} else if m[c.nodeID] != c.raftAddr {
-			problems = append(problems, fmt.Sprintf("--initial-members gives node %d the Raft address %s, but --raft-addr is %s", c.nodeID, m[c.nodeID], c.raftAddr))
+		} else if m[c.nodeID] != c.raftAdvertise {
+			problems = append(problems, fmt.Sprintf("--initial-members gives node %d the Raft address %s, but --raft-advertise-addr (default --raft-addr) is %s", c.nodeID, m[c.nodeID], c.raftAdvertise))
 		}
 		c.initialMembers = m
 	}

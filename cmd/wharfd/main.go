@@ -91,11 +91,26 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 	defer peers.Close()
 	logger.Info("starting node", "node_id", cfg.nodeID, "data_dir", dataDir)
 	began := time.Now()
+	apiAdvertise := cfg.apiAdvertise
+	if apiAdvertise == "" {
+		apiAdvertise = ln.Addr().String()
+	}
+	raftListen := ""
+	if cfg.raftAdvertise != cfg.raftAddr {
+		raftListen = cfg.raftAddr
+	}
+	var now func() time.Time
+	if off := cfg.clockOffset; off != 0 {
+		logger.Warn("TEST ONLY: the node's clock is shifted", "offset", off)
+		now = func() time.Time { return time.Now().Add(off) }
+	}
 	n, err := start(ctx, node.Config{
 		NodeID:            cfg.nodeID,
 		DataDir:           dataDir,
-		RaftAddr:          cfg.raftAddr,
-		APIAddr:           ln.Addr().String(),
+		RaftAddr:          cfg.raftAdvertise,
+		RaftListenAddr:    raftListen,
+		APIAddr:           apiAdvertise,
+		Now:               now,
 		InitialMembers:    cfg.initialMembers,
 		Join:              cfg.join,
 		ReplicationFactor: cfg.replicationFactor,

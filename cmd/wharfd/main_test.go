@@ -95,6 +95,11 @@ func TestBadFlags(t *testing.T) {
 		{"--initial-members", "1=127.0.0.1:7071", "--join", "127.0.0.1:8080"},
 		{"--replication-factor", "6"},
 		{"--queue-shards", "1000"},
+		{"--test-clock-offset", "soon"},
+		// The members list advertised Raft addresses: with a proxy in
+		// front, --raft-addr is not one of them.
+		{"--raft-addr", "127.0.0.1:9001", "--raft-advertise-addr", "127.0.0.1:9101", "--node-id", "1",
+			"--initial-members", "1=127.0.0.1:9001,2=127.0.0.1:9002"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(context.Background(), args, &stderr, mustNotStart(t)); code != 2 {
@@ -171,6 +176,53 @@ func TestNodeStartFails(t *testing.T) {
 		"--raft-addr", addrs[1]}, &stderr, start)
 	if code != 1 || !strings.Contains(stderr.String(), "disk full") {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+}
+
+// TestAdvertiseAndClockFlags: the node is told where others reach it (the
+// advertised addresses) apart from where it listens, and a test-only clock
+// offset shifts its clock; by default all three are as before.
+func TestAdvertiseAndClockFlags(t *testing.T) {
+	configOf := func(args ...string) node.Config {
+		t.Helper()
+		var got node.Config
+		start := func(_ context.Context, cfg node.Config) (server, error) {
+			got = cfg
+			return nil, errors.New("recorded")
+		}
+		addrs := freeAddrs(t, 2)
+		var stderr bytes.Buffer
+		args = append([]string{"--data-dir", t.TempDir(), "--api-addr", addrs[0], "--raft-addr", addrs[1]}, args...)
+		if code := run(context.Background(), args, &stderr, start); code != 1 {
+			t.Fatalf("%q: exit %d, stderr:\n%s", args, code, stderr.String())
+		}
+		got.RaftListenAddr += "|" + addrs[1] // listen address, for the checks below
+		return got
+	}
+
+	def := configOf()
+	listen := strings.SplitN(def.RaftListenAddr, "|", 2)
+	if listen[0] != "" || def.RaftAddr != listen[1] || def.Now != nil {
+		t.Errorf("defaults: RaftAddr %q RaftListenAddr %q Now set %v", def.RaftAddr, listen[0], def.Now != nil)
+	}
+	if def.APIAddr == "" || strings.HasSuffix(def.APIAddr, ":0") {
+		t.Errorf("default APIAddr %q, want the listen address", def.APIAddr)
+	}
+
+	cfg := configOf("--raft-advertise-addr", "127.0.0.1:9101", "--api-advertise-addr", "127.0.0.1:9100",
+		"--node-id", "2", "--initial-members", "1=127.0.0.1:9201,2=127.0.0.1:9101", "--test-clock-offset", "-90s")
+	listen = strings.SplitN(cfg.RaftListenAddr, "|", 2)
+	if cfg.RaftAddr != "127.0.0.1:9101" || listen[0] != listen[1] || cfg.APIAddr != "127.0.0.1:9100" {
+		t.Errorf("advertised: RaftAddr %q RaftListenAddr %q APIAddr %q", cfg.RaftAddr, listen[0], cfg.APIAddr)
+	}
+	if cfg.InitialMembers[2] != "127.0.0.1:9101" {
+		t.Errorf("initial members %v", cfg.InitialMembers)
+	}
+	if cfg.Now == nil {
+		t.Fatal("--test-clock-offset left Now unset")
+	}
+	if d := time.Until(cfg.Now()); d > -89*time.Second || d < -91*time.Second {
+		t.Errorf("clock offset %v, want -90s", d)
 	}
 }
 

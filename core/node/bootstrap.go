@@ -52,6 +52,7 @@ func (n *Node) bootstrap(ctx context.Context) error {
 		WALDir:         nhDir,
 		RTTMillisecond: rttMillis,
 		RaftAddress:    n.cfg.RaftAddr,
+		ListenAddress:  n.cfg.RaftListenAddr,
 		// tan fsyncs the log before dragonboat acknowledges an entry:
 		// that is what makes an acknowledged request durable.
 		// tan keeps a write buffer per shard of KVWriteBufferSize bytes

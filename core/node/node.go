@@ -27,7 +27,10 @@ import (
 type Config struct {
 	NodeID   uint64 // replica id of this node in every shard; 1 for a single node
 	DataDir  string // everything the node stores lives under it
-	RaftAddr string // host:port dragonboat listens on for other nodes
+	RaftAddr string // host:port other nodes reach this node's Raft at
+	// RaftListenAddr is the host:port dragonboat listens on, when other
+	// nodes reach it through a proxy or NAT at RaftAddr; empty: RaftAddr.
+	RaftListenAddr string
 	// APIAddr is where this node serves the API; other nodes forward
 	// requests to it, so it is registered in the metadata shard.
 	APIAddr string
