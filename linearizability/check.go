@@ -3,6 +3,7 @@ package linearizability
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -95,6 +96,9 @@ func buildQueueOps(h History, fifo bool) (keys []string, parts map[string][]porc
 			purges = append(purges, op)
 		}
 	}
+	if !fifo {
+		addDeadLetterArrivals(h, open, parts)
+	}
 	for k := range parts {
 		keys = append(keys, k)
 	}
@@ -108,6 +112,72 @@ func buildQueueOps(h History, fifo bool) (keys []string, parts map[string][]porc
 		}
 	}
 	return keys, parts
+}
+
+// addDeadLetterArrivals gives each message a dead-letter queue delivered a
+// send of its own in that queue's partition: the move happened after the
+// message was first delivered from its source (or sent, if no delivery was
+// seen) and before the dead-letter queue first delivered it.
+func addDeadLetterArrivals(h History, open int64, parts map[string][]porcupine.Operation) {
+	sent := map[string]int64{} // source queue + body -> call of its send
+	for _, s := range h.sends() {
+		k := h.Ops[s.op].Queue + "\x00" + s.entry.Body
+		if c, ok := sent[k]; !ok || h.Ops[s.op].Call < c {
+			sent[k] = h.Ops[s.op].Call
+		}
+	}
+	firstFromSource := map[string]int64{} // source queue + body -> earliest call of a receive delivering it
+	type arrival struct {
+		queue, body, id string
+		ret             int64
+	}
+	arrivals := map[string]*arrival{} // dlq + body
+	var order []string
+	for _, op := range h.Ops {
+		if op.Kind != KindReceive || op.Outcome != OutcomeOK {
+			continue
+		}
+		for _, r := range op.Output.Messages {
+			k := op.Queue + "\x00" + r.Body
+			if h.Queues[op.Queue].DeadLetter != "" {
+				if c, ok := firstFromSource[k]; !ok || op.Call < c {
+					firstFromSource[k] = op.Call
+				}
+			}
+			if len(h.sourcesOf(op.Queue)) == 0 || h.isFIFO(op.Queue) {
+				continue
+			}
+			if a := arrivals[k]; a == nil {
+				arrivals[k] = &arrival{queue: op.Queue, body: r.Body, id: r.MessageID, ret: op.Return}
+				order = append(order, k)
+			} else if op.Return < a.ret {
+				a.ret = op.Return
+			}
+		}
+	}
+	for _, k := range order {
+		a := arrivals[k]
+		var call int64
+		for _, src := range h.sourcesOf(a.queue) {
+			sk := src + "\x00" + a.body
+			c, ok := firstFromSource[sk]
+			if !ok {
+				c, ok = sent[sk]
+			}
+			if ok && (call == 0 || c < call) {
+				call = c
+			}
+		}
+		if call >= a.ret {
+			call = 0 // a source delivery after the move: CheckTotal flags it
+		}
+		part := a.queue + "/" + a.body
+		parts[part] = append(parts[part], porcupine.Operation{
+			ClientId: -1, Call: call, Return: min(a.ret, open),
+			Input:  mIn{part: part, kind: KindSend, body: a.body, desc: "moved " + a.body + " from " + strings.Join(h.sourcesOf(a.queue), ",")},
+			Output: mOut{id: a.id},
+		})
+	}
 }
 
 // runQueueModel checks the partitions with porcupine, names the ones that

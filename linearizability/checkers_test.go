@@ -81,6 +81,8 @@ func TestFIFODedup(t *testing.T) {
 	b.send(0, fq, "a", "g", "d1", "id-a", 10)
 	b.send(0, fq, "a2", "g", "d1", "id-a2", 10+DedupWindowMs)
 	b.recv(1, fq, 1, 20+DedupWindowMs, "a#1", "a2#1")
+	b.del(1, fq, "a", 1, 30+DedupWindowMs)
+	b.del(1, fq, "a2", 1, 40+DedupWindowMs)
 	expectValid(t, CheckFIFO(b.h(), Options{}))
 	expectValid(t, CheckTotal(b.h(), Options{}))
 }
@@ -160,11 +162,25 @@ func TestTotalLost(t *testing.T) {
 		b.send(0, "q", x, "", "", "id-"+x, 10)
 	}
 	b.recv(1, "q", 30, 20, "b#1", "d#1")
+	b.del(1, "q", "b", 1, 21)
+	b.del(1, "q", "d", 1, 22)
 	r := CheckTotal(b.h(), Options{})
-	expectInvalid(t, r, "lost")
+	expectInvalid(t, r, "never delivered")
 	c := r.Counts
 	if c.Lost != 3 || c.LostPrefix != 1 || c.LostMiddle != 1 || c.LostSuffix != 1 || c.OK != 2 {
 		t.Fatalf("counts: %+v", c)
+	}
+	// Delivered and never deleted, yet the drain did not find it: lost too.
+	b = newHB()
+	b.send(0, "q", "a", "", "", "id-a", 10)
+	b.send(0, "q", "b", "", "", "id-b", 11)
+	b.recv(1, "q", 1, 20, "a#1", "b#1")
+	b.del(1, "q", "b", 1, 21)
+	b.recv(1, "q", 30, 5000) // the drain, after a's lease expired
+	r = CheckTotal(b.h(), Options{})
+	expectInvalid(t, r, `"a" (id id-a) delivered, never deleted`)
+	if r.Counts.Lost != 1 || r.Counts.OK != 1 {
+		t.Fatalf("counts: %+v", r.Counts)
 	}
 }
 
@@ -189,6 +205,7 @@ func TestTotalPurge(t *testing.T) {
 	b.r.Complete(i, OutcomeOK, Output{AppliedAtMs: 15})
 	b.send(0, "q", "b", "", "", "id-b", 20)
 	b.recv(1, "q", 30, 30, "b#1")
+	b.del(1, "q", "b", 1, 31)
 	r := CheckTotal(b.h(), Options{})
 	expectValid(t, r)
 	if r.Counts.Purged != 1 {
@@ -228,6 +245,58 @@ func TestResolveUnknown(t *testing.T) {
 	// Resolved ok sends must come out; the receive matches by body.
 	h.Ops = append(h.Ops, Op{ID: 4, Kind: KindReceive, Queue: "q", Outcome: OutcomeOK, Call: 100, Return: 101,
 		Output: Output{Messages: recvd("a#1", "b#1")}})
+	for i, body := range []string{"a", "b"} {
+		h.Ops = append(h.Ops, Op{ID: 5 + i, Kind: KindDelete, Queue: "q", Outcome: OutcomeOK, Call: int64(102 + 2*i), Return: int64(103 + 2*i),
+			Input: Input{ReceiptHandle: "h-" + body + "-1"}})
+	}
 	expectValid(t, CheckTotal(h, Options{}))
 	expectValid(t, CheckStandard(h, Options{}))
+}
+
+// dlqHistory: q moves a message to d after two deliveries.
+func dlqHistory() *hb {
+	b := newHB()
+	b.r.SetQueue("q", QueueInfo{DeadLetter: "d", MaxReceiveCount: 2})
+	b.send(0, "q", "a", "", "", "id-a", 10)
+	b.send(0, "q", "b", "", "", "id-b", 11)
+	b.recv(1, "q", 1, 20, "a#1", "b#1")
+	b.del(1, "q", "b", 1, 30)
+	b.recv(1, "q", 1, 1100, "a#2")
+	b.recv(1, "q", 1, 2200) // finds a received twice: moves it
+	b.recv(2, "d", 30, 2300, "a#1")
+	b.del(2, "d", "a", 1, 2400)
+	return b
+}
+
+func TestDeadLetterValid(t *testing.T) {
+	b := dlqHistory()
+	r := CheckTotal(b.h(), Options{})
+	expectValid(t, r)
+	if r.Counts.DeadLettered != 1 || r.Counts.OK != 2 || r.Counts.Unexpected != 0 {
+		t.Fatalf("counts: %+v", r.Counts)
+	}
+	expectValid(t, CheckStandard(b.h(), Options{}))
+}
+
+func TestDeadLetterInBothQueues(t *testing.T) {
+	b := dlqHistory()
+	b.recv(1, "q", 30, 40000, "a#2") // still in the source after the move
+	expectInvalid(t, CheckTotal(b.h(), Options{}), "in both queues")
+	b = dlqHistory()
+	b.recv(1, "q", 30, 40000, "a#3")
+	expectInvalid(t, CheckTotal(b.h(), Options{}), "above max_receive_count 2")
+}
+
+func TestDeadLetterDoubledAndLost(t *testing.T) {
+	b := dlqHistory()
+	b.recv(2, "d", 30, 40000, "a#1") // a second copy in the DLQ, leased again at once
+	expectInvalid(t, CheckStandard(b.h(), Options{}), "a")
+
+	b = newHB()
+	b.r.SetQueue("q", QueueInfo{DeadLetter: "d", MaxReceiveCount: 1})
+	b.send(0, "q", "a", "", "", "id-a", 10)
+	b.recv(1, "q", 1, 20, "a#1")
+	b.recv(1, "q", 1, 2200) // moves a, which never reaches d
+	b.recv(2, "d", 30, 2300)
+	expectInvalid(t, CheckTotal(b.h(), Options{}), "lost")
 }

@@ -8,6 +8,7 @@ package linearizability
 import (
 	"encoding/json"
 	"os"
+	"sort"
 	"sync"
 )
 
@@ -48,7 +49,10 @@ const (
 //   - a receive retried with the same attempt id is recorded as one op;
 //   - the history ends with a drain (receive and delete until empty, after
 //     every lease has expired) when CheckTotal is used;
-//   - no dead-letter queue and no delay on queues under check.
+//   - a queue with a dead-letter queue is a standard queue whose
+//     QueueInfo names it (DeadLetter, MaxReceiveCount), and the dead-letter
+//     queue is drained after it; delays are allowed (a delayed message is
+//     one that is not delivered yet, which no model forbids).
 type History struct {
 	Queues map[string]QueueInfo `json:"queues,omitempty"`
 	Ops    []Op                 `json:"ops"`
@@ -59,6 +63,10 @@ type History struct {
 type QueueInfo struct {
 	FIFO              bool `json:"fifo,omitempty"`
 	ContentBasedDedup bool `json:"content_based_dedup,omitempty"`
+	// DeadLetter names the queue a message moves to once it has been
+	// delivered MaxReceiveCount times (standard queues only).
+	DeadLetter      string `json:"dead_letter,omitempty"`
+	MaxReceiveCount int32  `json:"max_receive_count,omitempty"`
 }
 
 // Op is one operation: its invocation, and its completion if any.
@@ -126,6 +134,18 @@ type Received struct {
 	ReceiveCount   int32  `json:"receive_count"`
 	ReceiptHandle  string `json:"receipt_handle"`
 	AppliedAtMs    int64  `json:"applied_at_ms,omitempty"`
+}
+
+// sourcesOf lists the queues whose dead-letter queue is dlq.
+func (h History) sourcesOf(dlq string) []string {
+	var out []string
+	for name, q := range h.Queues {
+		if q.DeadLetter == dlq && dlq != "" {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (h History) isFIFO(queue string) bool {

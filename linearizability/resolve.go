@@ -5,9 +5,10 @@ package linearizability
 // checking: each unknown op blows up porcupine's search, a settled one
 // costs nothing. applied reports (applied, known) for a request id.
 //
-//   - a send, or a batch entry, known applied becomes ok (message id still
-//     unknown: the checkers match it by body), known not applied becomes
-//     fail; a batch whose entries differ is split into single sends;
+//   - a send, or a batch entry, known applied becomes ok, with the message
+//     id an acknowledged retry with the same request id got (else none: the
+//     checkers match it by body), known not applied becomes fail; a batch
+//     whose entries differ is split into single sends;
 //   - any op known not applied becomes fail;
 //   - a receive, delete or change_visibility known applied stays unknown:
 //     applied is not accepted (the state machine may have refused it), and
@@ -43,7 +44,7 @@ func ResolveUnknown(h History, applied func(requestID string) (applied bool, kno
 	for i := range out.Ops {
 		out.Ops[i].ID = i
 	}
-	return out
+	return fillResolvedIDs(out)
 }
 
 func lookup(applied func(string) (bool, bool), id string) (bool, bool) {
@@ -91,4 +92,51 @@ func resolveBatch(op Op, applied func(string) (bool, bool)) []Op {
 		ops = append(ops, s)
 	}
 	return ops
+}
+
+// fillResolvedIDs gives a send settled as applied the message id that an
+// acknowledged retry with the same request id got: the request id makes
+// them one message (were it stored twice, CheckTotal would see one body
+// under two ids in the drain). Without it CheckTotal could match a settled
+// send only by body, and would report the settled attempt of a standard
+// queue as lost although its retry's message was delivered.
+func fillResolvedIDs(h History) History {
+	ids := map[string]string{} // queue, request id -> message id
+	for _, op := range h.Ops {
+		if op.Outcome != OutcomeOK || op.Resolved {
+			continue
+		}
+		switch op.Kind {
+		case KindSend:
+			if len(op.Output.MessageIDs) == 1 && op.Input.RequestID != "" {
+				ids[op.Queue+"\x00"+op.Input.RequestID] = op.Output.MessageIDs[0]
+			}
+		case KindSendBatch:
+			for i, e := range op.Input.Entries {
+				ok := i < len(op.Output.EntryOutcomes) && op.Output.EntryOutcomes[i] == OutcomeOK
+				if ok && i < len(op.Output.MessageIDs) && op.Output.MessageIDs[i] != "" && e.RequestID != "" {
+					ids[op.Queue+"\x00"+e.RequestID] = op.Output.MessageIDs[i]
+				}
+			}
+		}
+	}
+	for i := range h.Ops {
+		op := &h.Ops[i]
+		if !op.Resolved || op.Outcome != OutcomeOK || len(op.Output.MessageIDs) > 0 {
+			continue
+		}
+		switch op.Kind {
+		case KindSend:
+			if id := ids[op.Queue+"\x00"+op.Input.RequestID]; id != "" {
+				op.Output.MessageIDs = []string{id}
+			}
+		case KindSendBatch:
+			out := make([]string, len(op.Input.Entries))
+			for j, e := range op.Input.Entries {
+				out[j] = ids[op.Queue+"\x00"+e.RequestID]
+			}
+			op.Output.MessageIDs = out
+		}
+	}
+	return h
 }

@@ -50,16 +50,17 @@ func (o Options) maxAnomalies() int {
 
 // Counts are the tallies of CheckTotal (other checkers fill what applies).
 type Counts struct {
-	OK          int `json:"ok"`          // acknowledged sends delivered
-	Lost        int `json:"lost"`        // acknowledged sends never delivered
-	LostPrefix  int `json:"lost_prefix"` // ... before the first delivered one, in send order
-	LostMiddle  int `json:"lost_middle"`
-	LostSuffix  int `json:"lost_suffix"` // ... after the last delivered one
-	Unexpected  int `json:"unexpected"`  // delivered but never sent, or its send failed
-	Duplicated  int `json:"duplicated"`  // one logical send stored as several messages
-	Redelivered int `json:"redelivered"` // messages delivered more than once (legal after a lease)
-	Recovered   int `json:"recovered"`   // unknown sends that were delivered
-	Purged      int `json:"purged"`      // acknowledged sends a purge may have removed
+	OK           int `json:"ok"`          // acknowledged sends delivered
+	Lost         int `json:"lost"`        // acknowledged sends never delivered
+	LostPrefix   int `json:"lost_prefix"` // ... before the first delivered one, in send order
+	LostMiddle   int `json:"lost_middle"`
+	LostSuffix   int `json:"lost_suffix"`   // ... after the last delivered one
+	Unexpected   int `json:"unexpected"`    // delivered but never sent, or its send failed
+	Duplicated   int `json:"duplicated"`    // one logical send stored as several messages
+	Redelivered  int `json:"redelivered"`   // messages delivered more than once (legal after a lease)
+	DeadLettered int `json:"dead_lettered"` // messages delivered from a dead-letter queue
+	Recovered    int `json:"recovered"`     // unknown sends that were delivered
+	Purged       int `json:"purged"`        // acknowledged sends a purge may have removed
 }
 
 // Result is a checker's verdict.

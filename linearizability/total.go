@@ -3,8 +3,9 @@ package linearizability
 import "sort"
 
 // CheckTotal judges the queue as a whole; the history must end with a drain
-// (see History). Every acknowledged send comes out at least once, unless a
-// purge that may have followed it says otherwise; nothing comes out that
+// (see History). Every acknowledged send comes out and is deleted (by a
+// client or by the drain, from its queue or its dead-letter queue), unless
+// a purge that may have followed it says otherwise; nothing comes out that
 // was never sent, or whose send definitely failed; unknown sends may come
 // out (recovered). A message delivered again is counted (Redelivered) and
 // is the lease checkers' business; one logical send stored as two messages
@@ -43,19 +44,30 @@ func CheckTotal(h History, opts Options) Result {
 				}
 				idsOfBody[bk][r.MessageID] = true
 			}
-			if m, ok := byID[op.Queue+"\x00"+r.MessageID]; ok && r.MessageID != "" {
-				for _, i := range m {
-					delivered[i] = true
+			// A dead-letter queue delivers what was sent to its sources,
+			// under the same message id.
+			from := append([]string{op.Queue}, h.sourcesOf(op.Queue)...)
+			byIDFound := false
+			for _, q := range from {
+				if m, ok := byID[q+"\x00"+r.MessageID]; ok && r.MessageID != "" {
+					for _, i := range m {
+						delivered[i] = true
+					}
+					byIDFound = true
 				}
+			}
+			if byIDFound {
 				continue
 			}
 			matched, failed := false, false
-			for _, i := range byBody[bk] {
-				switch items[i].outcome {
-				case OutcomeOK, OutcomeUnknown:
-					delivered[i], matched = true, true
-				case OutcomeFail:
-					failed = true
+			for _, q := range from {
+				for _, i := range byBody[q+"\x00"+r.Body] {
+					switch items[i].outcome {
+					case OutcomeOK, OutcomeUnknown:
+						delivered[i], matched = true, true
+					case OutcomeFail:
+						failed = true
+					}
 				}
 			}
 			switch {
@@ -75,26 +87,55 @@ func CheckTotal(h History, opts Options) Result {
 		}
 	}
 
+	// A delivered message must also end deleted: delivered and never
+	// deleted, it is still in the queue and the drain must deliver (and
+	// delete) it again; if the drain does not, it was lost after delivery.
+	// A delete whose outcome is unknown may have worked.
+	deletedKeys := map[string]bool{}
+	handles := h.handles()
+	for _, op := range h.Ops {
+		if op.Kind != KindDelete || op.Outcome == OutcomeFail {
+			continue
+		}
+		if hi, ok := handles[op.Queue+"\x00"+op.Input.ReceiptHandle]; ok {
+			deletedKeys[op.Queue+"\x00id:"+hi.id] = hi.id != ""
+			deletedKeys[op.Queue+"\x00body:"+hi.body] = true
+		}
+	}
+	deleted := make([]bool, len(items))
+	for i, it := range items {
+		q := h.Ops[it.op].Queue
+		for _, in := range []string{q, h.Queues[q].DeadLetter} {
+			if in != "" && (it.id != "" && deletedKeys[in+"\x00id:"+it.id] || deletedKeys[in+"\x00body:"+it.entry.Body]) {
+				deleted[i] = true
+			}
+		}
+	}
 	// A send settled as applied carries no message id; if it shares a
 	// deduplication key with a delivered send, it may have been stored as
 	// that message.
 	keyDelivered := map[string]bool{}
+	keyDeleted := map[string]bool{}
 	for i, it := range items {
 		if delivered[i] {
 			for _, k := range h.dedupKeys(h.Ops[it.op].Queue, it.entry) {
 				keyDelivered[h.Ops[it.op].Queue+"\x00"+k] = true
+				keyDeleted[h.Ops[it.op].Queue+"\x00"+k] = keyDeleted[h.Ops[it.op].Queue+"\x00"+k] || deleted[i]
 			}
 		}
 	}
 	for i, it := range items {
 		if !delivered[i] && it.id == "" && it.outcome == OutcomeOK {
 			for _, k := range h.dedupKeys(h.Ops[it.op].Queue, it.entry) {
-				if keyDelivered[h.Ops[it.op].Queue+"\x00"+k] && k[0] == 'd' {
+				if kk := h.Ops[it.op].Queue + "\x00" + k; keyDelivered[kk] && k[0] == 'd' {
 					delivered[i] = true
+					deleted[i] = deleted[i] || keyDeleted[kk]
 				}
 			}
 		}
 	}
+
+	settled := func(i int) bool { return delivered[i] && deleted[i] }
 
 	// Lost, per queue in send order.
 	purgedUpTo := map[string]int64{} // queue -> latest return of a purge that may have happened
@@ -118,7 +159,7 @@ func CheckTotal(h History, opts Options) Result {
 		case OutcomeFail:
 			continue
 		}
-		if delivered[i] {
+		if settled(i) {
 			res.Counts.OK++
 		} else if h.Ops[it.op].Call < purgedUpTo[q] {
 			res.Counts.Purged++
@@ -135,7 +176,7 @@ func CheckTotal(h History, opts Options) Result {
 		sort.SliceStable(idx, func(a, b int) bool { return h.Ops[items[idx[a]].op].Call < h.Ops[items[idx[b]].op].Call })
 		first, last := -1, -1
 		for p, i := range idx {
-			if delivered[i] {
+			if settled(i) {
 				if first < 0 {
 					first = p
 				}
@@ -143,7 +184,7 @@ func CheckTotal(h History, opts Options) Result {
 			}
 		}
 		for p, i := range idx {
-			if delivered[i] {
+			if settled(i) {
 				continue
 			}
 			res.Counts.Lost++
@@ -158,7 +199,11 @@ func CheckTotal(h History, opts Options) Result {
 			default:
 				res.Counts.LostMiddle++
 			}
-			res.flag(opts, "lost (%s): %s acknowledged send #%d %q (id %s) never delivered", where, q, items[i].op, items[i].entry.Body, items[i].id)
+			what := "never delivered"
+			if delivered[i] {
+				what = "delivered, never deleted, and gone before the drain"
+			}
+			res.flag(opts, "lost (%s): %s acknowledged send #%d %q (id %s) %s", where, q, items[i].op, items[i].entry.Body, items[i].id, what)
 		}
 	}
 
@@ -175,7 +220,55 @@ func CheckTotal(h History, opts Options) Result {
 		res.flag(opts, "duplicated: %q delivered under %d message ids", bodyOf(bk), len(idsOfBody[bk]))
 	}
 	checkDedup(h, items, opts, &res)
+	checkDeadLetters(h, opts, &res)
 	return res
+}
+
+// checkDeadLetters judges the moves to dead-letter queues: a source queue
+// never delivers a message more than MaxReceiveCount times (the receive
+// that finds it received that often moves it instead), and never delivers
+// it again once the dead-letter queue has (the move is exactly once: a
+// lost move shows as a lost send, a doubled one as a duplicate here).
+func checkDeadLetters(h History, opts Options, res *Result) {
+	var sources []string
+	for name, q := range h.Queues {
+		if q.DeadLetter != "" {
+			sources = append(sources, name)
+		}
+	}
+	sort.Strings(sources)
+	for _, src := range sources {
+		info := h.Queues[src]
+		movedBy := map[string]int64{} // message id -> earliest return of a delivery from the DLQ
+		for _, op := range h.Ops {
+			if op.Kind != KindReceive || op.Outcome != OutcomeOK || op.Queue != info.DeadLetter {
+				continue
+			}
+			for _, r := range op.Output.Messages {
+				if t, ok := movedBy[r.MessageID]; r.MessageID != "" && (!ok || op.Return < t) {
+					movedBy[r.MessageID] = op.Return
+				}
+			}
+		}
+		res.Counts.DeadLettered += len(movedBy)
+		for _, op := range h.Ops {
+			if op.Kind != KindReceive || op.Outcome != OutcomeOK || op.Queue != src {
+				continue
+			}
+			for _, r := range op.Output.Messages {
+				if info.MaxReceiveCount > 0 && r.ReceiveCount > info.MaxReceiveCount {
+					res.Counts.Duplicated++
+					res.flag(opts, "dead letter: %s delivered %q with receive count %d, above max_receive_count %d (it should have moved to %s)",
+						src, r.Body, r.ReceiveCount, info.MaxReceiveCount, info.DeadLetter)
+				}
+				if t, ok := movedBy[r.MessageID]; ok && op.Call > t {
+					res.Counts.Duplicated++
+					res.flag(opts, "dead letter: %s delivered %q (id %s) by receive #%d, after %s had delivered it: in both queues",
+						src, r.Body, r.MessageID, op.ID, info.DeadLetter)
+				}
+			}
+		}
+	}
 }
 
 func bodyOf(key string) string {

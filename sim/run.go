@@ -168,7 +168,6 @@ func Check(res *RunResult) *Report {
 		}
 		return false, known
 	})
-	h = fillResolvedIDs(h)
 	for _, op := range h.Ops {
 		if op.Resolved {
 			rep.Resolved++
@@ -250,52 +249,4 @@ func appliedRequests(res *RunResult) (map[string]bool, bool) {
 		}
 	}
 	return applied, known
-}
-
-// fillResolvedIDs gives a send settled as applied the message id that an
-// acknowledged retry with the same request id got: the request id makes
-// them one message (were it stored twice, CheckTotal would see one body
-// under two ids in the drain). Without it CheckTotal matches a settled
-// send without an id only by FIFO deduplication id, never by request id,
-// and reports the settled attempt of a standard queue as lost although its
-// retry's message was delivered.
-func fillResolvedIDs(h lin.History) lin.History {
-	ids := map[string]string{} // queue, request id -> message id
-	for _, op := range h.Ops {
-		if op.Outcome != lin.OutcomeOK || op.Resolved {
-			continue
-		}
-		switch op.Kind {
-		case lin.KindSend:
-			if len(op.Output.MessageIDs) == 1 && op.Input.RequestID != "" {
-				ids[op.Queue+"\x00"+op.Input.RequestID] = op.Output.MessageIDs[0]
-			}
-		case lin.KindSendBatch:
-			for i, e := range op.Input.Entries {
-				ok := i < len(op.Output.EntryOutcomes) && op.Output.EntryOutcomes[i] == lin.OutcomeOK
-				if ok && i < len(op.Output.MessageIDs) && op.Output.MessageIDs[i] != "" && e.RequestID != "" {
-					ids[op.Queue+"\x00"+e.RequestID] = op.Output.MessageIDs[i]
-				}
-			}
-		}
-	}
-	for i := range h.Ops {
-		op := &h.Ops[i]
-		if !op.Resolved || op.Outcome != lin.OutcomeOK || len(op.Output.MessageIDs) > 0 {
-			continue
-		}
-		switch op.Kind {
-		case lin.KindSend:
-			if id := ids[op.Queue+"\x00"+op.Input.RequestID]; id != "" {
-				op.Output.MessageIDs = []string{id}
-			}
-		case lin.KindSendBatch:
-			out := make([]string, len(op.Input.Entries))
-			for j, e := range op.Input.Entries {
-				out[j] = ids[op.Queue+"\x00"+e.RequestID]
-			}
-			op.Output.MessageIDs = out
-		}
-	}
-	return h
 }
