@@ -116,17 +116,19 @@ func Run(ctx context.Context, cfg RunConfig) *RunResult {
 
 // Report is a judged run.
 type Report struct {
-	Seed      uint64         `json:"seed"`
-	Duration  time.Duration  `json:"duration"`
-	Virtual   time.Duration  `json:"virtual"`
-	Wall      time.Duration  `json:"wall"`
-	Faults    map[string]int `json:"faults"`
-	Ops       int            `json:"ops"`
-	OK        int            `json:"ok"`
-	Fail      int            `json:"fail"`
-	Unknown   int            `json:"unknown"`
-	Resolved  int            `json:"resolved"`
-	Anomalies []string       `json:"anomalies,omitempty"`
+	Seed     uint64         `json:"seed"`
+	Duration time.Duration  `json:"duration"`
+	Virtual  time.Duration  `json:"virtual"`
+	Wall     time.Duration  `json:"wall"`
+	Faults   map[string]int `json:"faults"`
+	Ops      int            `json:"ops"`
+	OK       int            `json:"ok"`
+	Fail     int            `json:"fail"`
+	Unknown  int            `json:"unknown"`
+	Resolved int            `json:"resolved"`
+	// DeadLettered counts messages delivered from a dead-letter queue.
+	DeadLettered int      `json:"dead_lettered"`
+	Anomalies    []string `json:"anomalies,omitempty"`
 	// Inconclusive lists checks that hit their limit (porcupine's
 	// timeout): no violation found, but not a full check either.
 	Inconclusive []string `json:"inconclusive,omitempty"`
@@ -174,7 +176,9 @@ func Check(res *RunResult) *Report {
 		}
 	}
 	if len(h.Ops) > 0 {
-		for _, r := range []lin.Result{lin.CheckTotal(h, opts), lin.CheckStandard(h, opts), lin.CheckFIFO(h, opts)} {
+		total := lin.CheckTotal(h, opts)
+		rep.DeadLettered = total.Counts.DeadLettered
+		for _, r := range []lin.Result{total, lin.CheckStandard(h, opts), lin.CheckFIFO(h, opts)} {
 			rep.add(r)
 		}
 	}

@@ -30,17 +30,42 @@ type queueSpec struct {
 	name       string
 	fifo       bool
 	partitions int32
+	// deadLetter and maxReceives: the redrive policy; a queue named as
+	// another's deadLetter is sent nothing, it only receives moves.
+	deadLetter  string
+	maxReceives int32
+	// delays: some sends to this queue ask for a delay.
+	delays bool
 }
 
+// workloadQueues are created in this order (a dead-letter queue before its
+// source) and drained in it (a source before its dead-letter queue).
 var workloadQueues = []queueSpec{
-	{name: "std", partitions: 2},
+	{name: "std", partitions: 2, delays: true},
 	{name: "ord.fifo", fifo: true, partitions: 2},
+	{name: "dl-src", partitions: 1, deadLetter: "dl-dead", maxReceives: 1},
+	{name: "dl-dead", partitions: 1},
 }
+
+// sendQueues are the queues clients send to: all but dead-letter queues.
+var sendQueues = func() []queueSpec {
+	isDLQ := map[string]bool{}
+	for _, q := range workloadQueues {
+		isDLQ[q.deadLetter] = true
+	}
+	var out []queueSpec
+	for _, q := range workloadQueues {
+		if !isDLQ[q.name] {
+			out = append(out, q)
+		}
+	}
+	return out
+}()
 
 // workload drives concurrent clients against a cluster and records every
 // call into a linearizability.Recorder, following the History contract:
-// unique bodies, retries of a send reuse its body and request id, no
-// delays, no dead-letter queues, a drain at the end.
+// unique bodies, retries of a send reuse its body and request id, a drain
+// that deletes everything at the end.
 type workload struct {
 	c    *Cluster
 	rec  *lin.Recorder
@@ -62,7 +87,12 @@ func newWorkload(c *Cluster, seed uint64) *workload {
 
 // createQueues creates the queues, retrying while the cluster settles.
 func (w *workload) createQueues(ctx context.Context) error {
-	for _, q := range workloadQueues {
+	for i := len(workloadQueues) - 1; i >= 0; i-- {
+		q := workloadQueues[i]
+		req := &wharfv1.CreateQueueRequest{Name: q.name, Fifo: q.fifo, Partitions: &q.partitions}
+		if q.deadLetter != "" {
+			req.RedrivePolicy = &wharfv1.RedrivePolicy{DeadLetterQueue: q.deadLetter, MaxReceiveCount: q.maxReceives}
+		}
 		var err error
 		for attempt := range 50 {
 			n := w.c.Node(uint64(attempt%w.c.Size()) + 1)
@@ -71,8 +101,7 @@ func (w *workload) createQueues(ctx context.Context) error {
 				continue
 			}
 			cctx, cancel := context.WithTimeout(ctx, opTimeout)
-			parts := q.partitions
-			_, err = n.CreateQueue(cctx, &wharfv1.CreateQueueRequest{Name: q.name, Fifo: q.fifo, Partitions: &parts})
+			_, err = n.CreateQueue(cctx, req)
 			cancel()
 			if err == nil {
 				break
@@ -82,7 +111,7 @@ func (w *workload) createQueues(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("create queue %s: %w", q.name, err)
 		}
-		w.rec.SetQueue(q.name, lin.QueueInfo{FIFO: q.fifo})
+		w.rec.SetQueue(q.name, lin.QueueInfo{FIFO: q.fifo, DeadLetter: q.deadLetter, MaxReceiveCount: q.maxReceives})
 	}
 	return nil
 }
@@ -183,11 +212,12 @@ func (cl *client) run(ctx context.Context, maxOps int, deadline time.Time) {
 			return
 		}
 		q := workloadQueues[cl.rng.IntN(len(workloadQueues))]
+		sq := sendQueues[cl.rng.IntN(len(sendQueues))]
 		switch r := cl.rng.IntN(100); {
 		case r < 30:
-			cl.send(ctx, q, deadline)
+			cl.send(ctx, sq, deadline)
 		case r < 40:
-			cl.sendBatch(ctx, q, deadline)
+			cl.sendBatch(ctx, sq, deadline)
 		case r < 70:
 			cl.receive(ctx, q, int32(1+cl.rng.IntN(4)), int32(1+cl.rng.IntN(maxVis)), int32(cl.rng.IntN(2)))
 		case r < 85:
@@ -218,10 +248,15 @@ func (cl *client) entry(q queueSpec) lin.SendEntry {
 func (cl *client) send(ctx context.Context, q queueSpec, deadline time.Time) {
 	e := cl.entry(q)
 	in := lin.Input{Body: e.Body, GroupID: e.GroupID, DedupID: e.DedupID, RequestID: e.RequestID}
+	var delay *int32
+	if q.delays && cl.rng.IntN(4) == 0 {
+		d := int32(1 + cl.rng.IntN(3))
+		delay = &d
+	}
 	for try := 0; try <= maxSendRetry; try++ {
 		outcome, _ := cl.call(ctx, lin.KindSend, q.name, in, func(ctx context.Context, n *node.Node) (lin.Output, lin.Outcome) {
 			resp, err := n.SendMessage(ctx, &wharfv1.SendMessageRequest{Queue: q.name, Body: e.Body,
-				MessageGroupId: e.GroupID, MessageDeduplicationId: e.DedupID, RequestId: e.RequestID})
+				MessageGroupId: e.GroupID, MessageDeduplicationId: e.DedupID, RequestId: e.RequestID, DelaySeconds: delay})
 			if err != nil {
 				return errOutput(err), outcomeOf(err)
 			}
@@ -300,9 +335,11 @@ func (cl *client) receive(ctx context.Context, q queueSpec, max, vis, wait int32
 		}
 		var out lin.Output
 		for _, m := range resp.GetMessages() {
+			// The lease began at the receive's log time: its end, which
+			// the response carries, less the visibility timeout.
 			out.Messages = append(out.Messages, lin.Received{MessageID: m.GetMessageId(), Body: m.GetBody(),
 				GroupID: m.GetMessageGroupId(), SequenceNumber: m.GetSequenceNumber(), ReceiveCount: m.GetReceiveCount(),
-				ReceiptHandle: m.GetReceiptHandle()})
+				ReceiptHandle: m.GetReceiptHandle(), AppliedAtMs: m.GetVisibleAtTimestamp() - int64(vis)*1000})
 		}
 		return out, lin.OutcomeOK
 	})
@@ -380,12 +417,31 @@ func (w *workload) drain(ctx context.Context, budget time.Duration) error {
 	cl := &client{w: w, id: drainClient, rng: rand.New(rand.NewPCG(w.seed, drainClient))}
 	end := time.Now().Add(budget)
 	var errs []error
+	// Passes until one finds nothing: a message the drain of a source
+	// moves to its dead-letter queue is imported there asynchronously,
+	// possibly after that queue looked empty.
+	for pass := 0; pass < 4 && len(errs) == 0; pass++ {
+		if got := w.drainPass(ctx, cl, end, &errs); got == 0 && pass > 0 {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%v", errs)
+	}
+	return nil
+}
+
+// drainPass drains each queue in turn until it is empty by both a receive
+// and its counts; it returns how many messages it received.
+func (w *workload) drainPass(ctx context.Context, cl *client, end time.Time, errs *[]error) int {
+	got := 0
 	for _, q := range workloadQueues {
 		empty := 0
 		for empty < 2 {
 			if !time.Now().Before(end) {
-				errs = append(errs, fmt.Errorf("drain of %s unfinished after %v", q.name, budget))
-				break
+				*errs = append(*errs, fmt.Errorf("drain of %s unfinished", q.name))
+				return got
 			}
 			msgs, outcome := cl.receive(ctx, q, 10, drainVis, 1)
 			if outcome != lin.OutcomeOK {
@@ -401,6 +457,7 @@ func (w *workload) drain(ctx context.Context, budget time.Duration) error {
 				}
 			}
 			cl.handles = nil
+			got += len(msgs)
 			if len(msgs) > 0 {
 				empty = 0
 				continue
@@ -412,10 +469,7 @@ func (w *workload) drain(ctx context.Context, budget time.Duration) error {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%v", errs)
-	}
-	return nil
+	return got
 }
 
 // queueEmpty reports whether a queue's counts say it holds nothing.
