@@ -300,3 +300,20 @@ func TestDeadLetterDoubledAndLost(t *testing.T) {
 	b.recv(2, "d", 30, 2300)
 	expectInvalid(t, CheckTotal(b.h(), Options{}), "lost")
 }
+
+func TestDeadLetterPurged(t *testing.T) {
+	b := newHB()
+	b.r.SetQueue("q", QueueInfo{DeadLetter: "d", MaxReceiveCount: 1})
+	b.send(0, "q", "a", "", "", "id-a", 10)
+	b.recv(1, "q", 1, 20, "a#1")
+	b.recv(1, "q", 1, 2200) // moves a
+	b.recv(2, "d", 1, 2300, "a#1")
+	i := b.r.Invoke(0, KindPurge, "d", Input{})
+	b.r.Complete(i, OutcomeOK, Output{AppliedAtMs: 2400})
+	b.recv(2, "d", 30, 5000) // the drain finds nothing: purged
+	r := CheckTotal(b.h(), Options{})
+	expectValid(t, r)
+	if r.Counts.Purged != 1 {
+		t.Fatalf("counts: %+v", r.Counts)
+	}
+}

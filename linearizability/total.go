@@ -138,6 +138,8 @@ func CheckTotal(h History, opts Options) Result {
 	settled := func(i int) bool { return delivered[i] && deleted[i] }
 
 	// Lost, per queue in send order.
+	// A purge of a queue or of its dead-letter queue may have removed
+	// anything sent before it returned.
 	purgedUpTo := map[string]int64{} // queue -> latest return of a purge that may have happened
 	for _, op := range h.Ops {
 		if op.Kind == KindPurge && op.Outcome != OutcomeFail {
@@ -161,7 +163,7 @@ func CheckTotal(h History, opts Options) Result {
 		}
 		if settled(i) {
 			res.Counts.OK++
-		} else if h.Ops[it.op].Call < purgedUpTo[q] {
+		} else if c := h.Ops[it.op].Call; c < purgedUpTo[q] || c < purgedUpTo[h.Queues[q].DeadLetter] {
 			res.Counts.Purged++
 			continue
 		}

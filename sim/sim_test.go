@@ -28,6 +28,7 @@ var (
 	flagSeed     = flag.Uint64("sim.seed", 0, "run only this seed, in this process (replay)")
 	flagWorkers  = flag.Int("sim.workers", 0, "worker processes (0: GOMAXPROCS)")
 	flagReport   = flag.String("sim.report", "", "internal: run -sim.seed and write its report here as JSON")
+	flagMutant   = flag.String("sim.mutant", "", "internal: enable this planted bug (core/mutants) for -sim.seed")
 )
 
 // fixedSeeds are what a plain go test runs, with every regression seed.
@@ -93,7 +94,7 @@ func TestSim(t *testing.T) {
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				reports[i] = runChild(t, tmp, jobs[i].seed, jobs[i].duration)
+				reports[i] = runChild(t, tmp, jobs[i].seed, jobs[i].duration, "")
 			}
 		})
 	}
@@ -112,6 +113,11 @@ func runSeed(t *testing.T, seed uint64, d time.Duration) *Report {
 	if os.Getenv("WHARF_SIM_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
+	if *flagMutant != "" {
+		if err := enableMutant(*flagMutant); err != nil {
+			t.Fatal(err)
+		}
+	}
 	wall := time.Now()
 	var res *RunResult
 	synctest.Test(t, func(t *testing.T) {
@@ -125,10 +131,12 @@ func runSeed(t *testing.T, seed uint64, d time.Duration) *Report {
 }
 
 // runChild runs one seed in a worker process of this test binary.
-func runChild(t *testing.T, tmp string, seed uint64, d time.Duration) *Report {
-	path := filepath.Join(tmp, fmt.Sprintf("report-%d.json", seed))
+// mutant, if set, names a planted bug the worker enables.
+func runChild(t *testing.T, tmp string, seed uint64, d time.Duration, mutant string) *Report {
+	path := filepath.Join(tmp, fmt.Sprintf("report-%d-%s.json", seed, mutant))
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSim$", "-test.count=1", "-test.timeout=0",
-		"-sim.seed="+strconv.FormatUint(seed, 10), "-sim.duration="+d.String(), "-sim.report="+path)
+		"-sim.seed="+strconv.FormatUint(seed, 10), "-sim.duration="+d.String(), "-sim.report="+path,
+		"-sim.mutant="+mutant)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	out, err := cmd.CombinedOutput()
 	b, rerr := os.ReadFile(path)
@@ -137,7 +145,7 @@ func runChild(t *testing.T, tmp string, seed uint64, d time.Duration) *Report {
 		rerr = json.Unmarshal(b, rep)
 	}
 	if rerr != nil || err != nil && len(rep.Anomalies) == 0 {
-		rep.Anomalies = append(rep.Anomalies, fmt.Sprintf("worker process: %v; output tail:\n%s", err, tail(out, 40)))
+		rep.Anomalies = append(rep.Anomalies, fmt.Sprintf("worker process: %v%s; output tail:\n%s", err, panicLine(out), tail(out, 40)))
 		dir := ResultsDir(seed)
 		if os.MkdirAll(dir, 0o755) == nil {
 			_ = os.WriteFile(filepath.Join(dir, "worker.log"), out, 0o644)
@@ -145,6 +153,17 @@ func runChild(t *testing.T, tmp string, seed uint64, d time.Duration) *Report {
 		}
 	}
 	return rep
+}
+
+// panicLine returns ": " and the first panic message in a worker's output,
+// or "" if it did not panic.
+func panicLine(b []byte) string {
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "panic: ") {
+			return ": " + l
+		}
+	}
+	return ""
 }
 
 func tail(b []byte, lines int) string {
