@@ -55,13 +55,19 @@ test-mutants-unit: mutant-tree
 
 # Proves the simulator catches every planted bug: for each, seeds 1, 2, ...
 # with the bug enabled until one fails (at most MUTANT_SEEDS); prints which
-# seed caught it after how many runs. MUTANTS=name[,name] picks some.
+# seed caught it after how many runs. MUTANTS=name[,name] picks some;
+# MUTANTS=name SEED=n replays one seed with that bug.
 MUTANTS         ?= all
 MUTANT_SEEDS    ?= 30
 MUTANT_DURATION ?= 10s
 sim-mutants: mutant-tree
+ifeq ($(SEED),)
 	cd $(MUTANT_TREE) && $(GO) test ./sim -count=1 -timeout 0 -v -run '^TestSimMutants$$' \
 		-sim.mutants=$(MUTANTS) -sim.mutant-seeds=$(MUTANT_SEEDS) -sim.duration=$(MUTANT_DURATION)
+else
+	cd $(MUTANT_TREE) && $(GO) test ./sim -count=1 -timeout 0 -v -run '^TestSim$$' \
+		-sim.seed=$(SEED) -sim.mutant=$(MUTANTS) -sim.duration=$(MUTANT_DURATION)
+endif
 
 # Randomized fault runs of a simulated 3-node cluster in virtual time
 # (sim/), each seed in its own process, on all cores: SEEDS random seeds of

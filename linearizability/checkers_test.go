@@ -317,3 +317,23 @@ func TestDeadLetterPurged(t *testing.T) {
 		t.Fatalf("counts: %+v", r.Counts)
 	}
 }
+
+// Without log times a second id for one deduplication id is a violation
+// only when the driver vouches that the window cannot have passed.
+func TestFIFODedupWithinWindowWithoutLogTimes(t *testing.T) {
+	b := newHB()
+	b.send(0, fq, "a", "g", "d1", "id-a", 0)
+	b.send(0, fq, "a2", "g", "d1", "id-a2", 0)
+	b.recv(1, fq, 30, 0, "a#1", "a2#1")
+	b.del(1, fq, "a", 1, 0)
+	b.del(1, fq, "a2", 1, 0)
+	h := b.h()
+	expectValid(t, CheckFIFO(h, Options{}))
+	expectValid(t, CheckTotal(h, Options{}))
+	h.WithinDedupWindow = true
+	expectInvalid(t, CheckFIFO(h, Options{}), "dedup violation")
+	expectInvalid(t, CheckTotal(h, Options{}), "dedup violation")
+	if got := ResolveUnknown(h, func(string) (bool, bool) { return false, false }); !got.WithinDedupWindow {
+		t.Fatal("ResolveUnknown dropped WithinDedupWindow")
+	}
+}

@@ -18,6 +18,6 @@ func CheckFIFO(h History, opts Options) Result {
 		return res
 	}
 	keys, parts := buildQueueOps(h, true)
-	runQueueModel("fifo", queueModel{ordered: true}, keys, parts, opts, &res)
+	runQueueModel("fifo", queueModel{ordered: true, withinWindow: h.WithinDedupWindow}, keys, parts, opts, &res)
 	return res
 }

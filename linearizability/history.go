@@ -56,6 +56,11 @@ const (
 type History struct {
 	Queues map[string]QueueInfo `json:"queues,omitempty"`
 	Ops    []Op                 `json:"ops"`
+	// WithinDedupWindow says the driver knows every op was applied within
+	// DedupWindowMs of log time of the first: no deduplication record can
+	// have expired, so two sends with one key that got different message
+	// ids are a violation even when the responses carry no log times.
+	WithinDedupWindow bool `json:"within_dedup_window,omitempty"`
 }
 
 // QueueInfo says how a queue was created. A queue missing here is FIFO if

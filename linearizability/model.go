@@ -55,7 +55,9 @@ type mOut struct {
 	msgs []mRecv // receive
 }
 
-type queueModel struct{ ordered bool }
+// ordered: FIFO (one partition per group); withinWindow: see
+// History.WithinDedupWindow.
+type queueModel struct{ ordered, withinWindow bool }
 
 func within(a, b int64) bool { return a == 0 || b == 0 || b-a < DedupWindowMs }
 
@@ -101,7 +103,7 @@ func (m queueModel) send(n mState, in mIn, out mOut) (mState, error) {
 			if out.id == "" || d.id == "" || out.id == d.id {
 				return n, nil // a duplicate: stored once
 			}
-			if d.at != 0 && in.at != 0 {
+			if d.at != 0 && in.at != 0 || m.withinWindow {
 				return n, fmt.Errorf("dedup violation: %s sent %dms after the first send got new id %s, not %s", strings.TrimPrefix(strings.TrimPrefix(k, "d:"), "r:"), in.at-d.at, out.id, d.id)
 			}
 			// No log times: the window may have passed; not a clear violation.

@@ -17,6 +17,6 @@ func CheckStandard(h History, opts Options) Result {
 		return res
 	}
 	keys, parts := buildQueueOps(h, false)
-	runQueueModel("standard", queueModel{ordered: false}, keys, parts, opts, &res)
+	runQueueModel("standard", queueModel{ordered: false, withinWindow: h.WithinDedupWindow}, keys, parts, opts, &res)
 	return res
 }

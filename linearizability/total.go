@@ -1,6 +1,9 @@
 package linearizability
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+)
 
 // CheckTotal judges the queue as a whole; the history must end with a drain
 // (see History). Every acknowledged send comes out and is deleted (by a
@@ -293,20 +296,24 @@ func checkDedup(h History, items []sendItem, opts Options, res *Result) {
 	}
 	first := map[string]rec{}
 	for _, it := range items {
-		if it.outcome != OutcomeOK || it.id == "" || it.at == 0 {
+		if it.outcome != OutcomeOK || it.id == "" || it.at == 0 && !h.WithinDedupWindow {
 			continue
 		}
 		q := h.Ops[it.op].Queue
 		for _, k := range h.dedupKeys(q, it.entry) {
 			fk := q + "\x00" + k
 			f, ok := first[fk]
-			if !ok || it.at-f.at >= DedupWindowMs {
+			if !ok || !h.WithinDedupWindow && it.at-f.at >= DedupWindowMs {
 				first[fk] = rec{it.id, it.at}
 				continue
 			}
 			if f.id != it.id && it.at >= f.at {
 				res.Counts.Duplicated++
-				res.flag(opts, "dedup violation: %s key %s sent again %dms later got id %s, first got %s", q, k, it.at-f.at, it.id, f.id)
+				later := "within the window"
+				if it.at != 0 && f.at != 0 {
+					later = fmt.Sprintf("%dms later", it.at-f.at)
+				}
+				res.flag(opts, "dedup violation: %s key %s sent again %s got id %s, first got %s", q, k, later, it.id, f.id)
 			}
 		}
 	}

@@ -4,31 +4,28 @@ import (
 	"context"
 	"os"
 	"runtime"
+	"strconv"
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/wharfmq/wharf/sim/network"
 )
 
-// TestDiverge (WHARF_SIM_DIVERGE=1) starts the same cluster twice and
-// prints where the two delivery logs first differ.
+// TestDiverge (WHARF_SIM_DIVERGE=<seed>) runs one seed twice and prints
+// where the two network delivery logs first differ: the first place where
+// something outside the seed's control (Go's scheduler, dragonboat's
+// goroutines) changed the run.
 func TestDiverge(t *testing.T) {
-	if os.Getenv("WHARF_SIM_DIVERGE") == "" {
-		t.Skip("set WHARF_SIM_DIVERGE=1")
+	seed, err := strconv.ParseUint(os.Getenv("WHARF_SIM_DIVERGE"), 10, 64)
+	if err != nil {
+		t.Skip("set WHARF_SIM_DIVERGE=<seed>")
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var logs [2][]string
 	for i := range logs {
 		synctest.Test(t, func(t *testing.T) {
-			ctx := context.Background()
-			c, err := Start(ctx, Options{Seed: 3, Net: network.Config{Record: true}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(2 * time.Second)
-			c.Close()
-			logs[i] = c.Net.Log()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			logs[i] = Run(ctx, RunConfig{Seed: seed, Duration: 5 * time.Second, Record: true}).NetLog
 		})
 	}
 	for j := range min(len(logs[0]), len(logs[1])) {

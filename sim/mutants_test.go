@@ -15,8 +15,9 @@ import (
 
 // Flags of TestSimMutants (make sim-mutants passes them).
 var (
-	flagMutants     = flag.String("sim.mutants", "", `planted bugs for TestSimMutants: "all" or names, comma-separated (empty: skip)`)
-	flagMutantSeeds = flag.Int("sim.mutant-seeds", 30, "seeds tried per planted bug before it counts as not caught")
+	flagMutants       = flag.String("sim.mutants", "", `planted bugs for TestSimMutants: "all" or names, comma-separated (empty: skip)`)
+	flagMutantSeeds   = flag.Int("sim.mutant-seeds", 30, "seeds tried per planted bug before it counts as not caught")
+	flagMutantReplays = flag.Int("sim.mutant-replays", 3, "times the catching seed is run again, to measure how often a failure replays")
 )
 
 // enableMutant turns a planted bug on for this process. It refuses when
@@ -46,11 +47,13 @@ func findMutant(name string) (mutants.Mutant, bool) {
 
 // mutantOutcome is what the search for one planted bug found.
 type mutantOutcome struct {
-	m       mutants.Mutant
-	seed    uint64 // the seed that caught it; 0 if none did
-	runs    int
-	first   string // the first anomaly reported
-	elapsed time.Duration
+	m     mutants.Mutant
+	seed  uint64 // the seed that caught it; 0 if none did
+	runs  int
+	first string // the first anomaly reported
+	// refailed of replays: how often the catching seed failed again.
+	refailed, replays int
+	elapsed           time.Duration
 }
 
 // TestSimMutants proves the simulator's checks bite: for each planted bug
@@ -104,7 +107,7 @@ func TestSimMutants(t *testing.T) {
 	wg.Wait()
 
 	var b strings.Builder
-	missed := 0
+	missed, replays, refailed := 0, 0, 0
 	fmt.Fprintf(&b, "wharf sim-mutants: %d planted bugs, up to %d seeds of %v each, %v wall\n",
 		len(list), *flagMutantSeeds, *flagDuration, time.Since(wall).Round(time.Second))
 	for _, o := range out {
@@ -113,10 +116,12 @@ func TestSimMutants(t *testing.T) {
 			fmt.Fprintf(&b, "  NOT CAUGHT %-30s after %d runs (%s)\n", o.m.Name, o.runs, o.m.What)
 			continue
 		}
-		fmt.Fprintf(&b, "  caught %-30s by seed %d after %d run(s): %s\n", o.m.Name, o.seed, o.runs, clip(o.first, 150))
-		fmt.Fprintf(&b, "         replay: make sim-mutants MUTANTS=%s (seed %d)\n", o.m.Name, o.seed)
+		replays, refailed = replays+o.replays, refailed+o.refailed
+		fmt.Fprintf(&b, "  caught %-30s by seed %d after %d run(s), failed again in %d of %d replays: %s\n",
+			o.m.Name, o.seed, o.runs, o.refailed, o.replays, clip(o.first, 150))
 	}
-	fmt.Fprintf(&b, "caught %d of %d\n", len(list)-missed, len(list))
+	fmt.Fprintf(&b, "caught %d of %d; the catching seeds failed again in %d of %d replays\n", len(list)-missed, len(list), refailed, replays)
+	fmt.Fprintf(&b, "replay one: make sim-mutants MUTANTS=<name> SEED=<seed>\n")
 	fmt.Print(b.String())
 	if missed > 0 {
 		t.Errorf("%d planted bugs not caught", missed)
@@ -133,6 +138,12 @@ func hunt(t *testing.T, tmp string, m mutants.Mutant) mutantOutcome {
 		rep := runChild(t, tmp, seed, *flagDuration, m.Name)
 		if rep.Failed() {
 			o.seed, o.first = seed, rep.Anomalies[0]
+			for range *flagMutantReplays {
+				o.replays++
+				if runChild(t, tmp, seed, *flagDuration, m.Name).Failed() {
+					o.refailed++
+				}
+			}
 			return o
 		}
 	}

@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -24,6 +26,9 @@ type RunConfig struct {
 	Clients  int           // 4 if 0
 	MaxOps   int           // per client; 400 if 0
 	Logger   *slog.Logger  // discards if nil
+	// Record keeps the network's delivery log in RunResult.NetLog, to
+	// find where two runs of a seed part ways (TestDiverge).
+	Record bool
 }
 
 // settle is how long the healed cluster runs before the drain: every lease
@@ -48,6 +53,8 @@ type RunResult struct {
 	// Errors are failures of the run itself: the cluster did not start, a
 	// node did not restart, the drain did not finish (liveness).
 	Errors []string
+	// NetLog is the network's delivery log (RunConfig.Record).
+	NetLog []string
 }
 
 // Run runs one seed: a cluster, the workload and the faults for the
@@ -72,7 +79,7 @@ func Run(ctx context.Context, cfg RunConfig) *RunResult {
 	if cfg.Seed%2 == 0 {
 		snap = 20 + cfg.Seed%80
 	}
-	c, err := Start(ctx, Options{Seed: cfg.Seed, QueueShards: 2, Logger: cfg.Logger, Net: network.Config{}, SnapshotEntries: snap})
+	c, err := Start(ctx, Options{Seed: cfg.Seed, QueueShards: 2, Logger: cfg.Logger, Net: network.Config{Record: cfg.Record}, SnapshotEntries: snap})
 	if err != nil {
 		res.Errors = append(res.Errors, "start: "+err.Error())
 		return res
@@ -108,6 +115,9 @@ func Run(ctx context.Context, cfg RunConfig) *RunResult {
 	res.Ops = w.stats
 	w.mu.Unlock()
 	c.Close()
+	if cfg.Record {
+		res.NetLog = c.Net.Log()
+	}
 	if res.Replicas, err = c.Replicas(); err != nil {
 		res.Errors = append(res.Errors, "read replicas: "+err.Error())
 	}
@@ -134,6 +144,10 @@ type Report struct {
 	Inconclusive []string `json:"inconclusive,omitempty"`
 	// Dir holds the history and porcupine's pages of a failed run.
 	Dir string `json:"dir,omitempty"`
+	// Fingerprint is a hash of the recorded history (every op, its
+	// stamps, outcome and output): two runs of a seed that agree on it
+	// replayed identically as far as any client could see.
+	Fingerprint string `json:"fingerprint"`
 }
 
 // Failed reports whether the run found anything.
@@ -160,10 +174,17 @@ func Check(res *RunResult) *Report {
 	for _, e := range res.Errors {
 		rep.Anomalies = append(rep.Anomalies, "run: "+e)
 	}
+	if b, err := json.Marshal(res.History.Ops); err == nil {
+		sum := sha256.Sum256(b)
+		rep.Fingerprint = hex.EncodeToString(sum[:8])
+	}
 	dir := ResultsDir(res.Seed)
 	opts := lin.Options{Timeout: 20 * time.Second, VisualizeDir: dir}
 
 	applied, known := appliedRequests(res)
+	// The replicas' clocks say whether the run stayed inside the
+	// deduplication window (it does unless the duration is minutes).
+	res.History.WithinDedupWindow = withinDedupWindow(res)
 	h := lin.ResolveUnknown(res.History, func(id string) (bool, bool) {
 		if applied[id] {
 			return true, true
@@ -237,20 +258,31 @@ func appliedRequests(res *RunResult) (map[string]bool, bool) {
 		}
 	}
 	applied := map[string]bool{}
-	known := len(best) > 0 && len(res.Errors) == 0
+	known := withinDedupWindow(res) && len(res.Errors) == 0
 	shards := make([]uint64, 0, len(best))
 	for s := range best {
 		shards = append(shards, s)
 	}
 	sort.Slice(shards, func(i, j int) bool { return shards[i] < shards[j] })
 	for _, s := range shards {
-		r := best[s]
-		if r.ClockMs-res.StartMs > lin.DedupWindowMs-30_000 {
-			known = false
-		}
-		for id := range r.Requests {
+		for id := range best[s].Requests {
 			applied[id] = true
 		}
 	}
 	return applied, known
+}
+
+// withinDedupWindow reports whether every queue shard's clock stayed well
+// inside the deduplication window since the workload began, so that no
+// deduplication record can have expired during the run.
+func withinDedupWindow(res *RunResult) bool {
+	if len(res.Replicas) == 0 {
+		return false
+	}
+	for _, r := range res.Replicas {
+		if r.ClockMs-res.StartMs > lin.DedupWindowMs-30_000 {
+			return false
+		}
+	}
+	return true
 }

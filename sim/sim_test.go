@@ -29,6 +29,7 @@ var (
 	flagWorkers  = flag.Int("sim.workers", 0, "worker processes (0: GOMAXPROCS)")
 	flagReport   = flag.String("sim.report", "", "internal: run -sim.seed and write its report here as JSON")
 	flagMutant   = flag.String("sim.mutant", "", "internal: enable this planted bug (core/mutants) for -sim.seed")
+	flagReplays  = flag.Int("sim.replays", 10, "seeds run a second time to measure how often a seed replays identically")
 )
 
 // fixedSeeds are what a plain go test runs, with every regression seed.
@@ -57,28 +58,24 @@ func TestSim(t *testing.T) {
 		summarize(t, []*Report{rep}, *flagDuration, time.Since(wall), 1)
 		return
 	}
-	type job struct {
-		seed     uint64
-		duration time.Duration
-	}
-	var jobs []job
+	var jobs []simJob
 	if *flagSeeds > 0 {
 		base := uint64(time.Now().UnixNano())
 		for i := range *flagSeeds {
 			// Small positive seeds, easy to type in a replay.
 			s := (base+uint64(i)*0x9e3779b97f4a7c15)%1_000_000_000 + 1
-			jobs = append(jobs, job{s, *flagDuration})
+			jobs = append(jobs, simJob{s, *flagDuration})
 		}
 	} else {
 		for _, s := range fixedSeeds {
-			jobs = append(jobs, job{s, *flagDuration})
+			jobs = append(jobs, simJob{s, *flagDuration})
 		}
 		regs, err := loadRegressions("regressions.txt")
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range regs {
-			jobs = append(jobs, job{r.seed, r.duration})
+			jobs = append(jobs, simJob{r.seed, r.duration})
 		}
 	}
 	workers := *flagWorkers
@@ -103,7 +100,69 @@ func TestSim(t *testing.T) {
 	}
 	close(next)
 	wg.Wait()
-	summarize(t, reports, *flagDuration, time.Since(wall), workers)
+	elapsed := time.Since(wall)
+	replays := measureReplay(t, tmp, jobs, reports, workers)
+	summarize(t, reports, *flagDuration, elapsed, workers)
+	fmt.Print(replays)
+}
+
+// measureReplay runs each failed seed, and the first -sim.replays seeds,
+// a second time and reports how many replayed identically (same history
+// fingerprint) and whether each failure came back. Go's scheduler and
+// dragonboat's internal goroutines are not under the seed's control, so
+// replay is a probability, measured here, not a promise.
+func measureReplay(t *testing.T, tmp string, jobs []simJob, reports []*Report, workers int) string {
+	var pick []int
+	for i := range jobs {
+		if i < *flagReplays || reports[i].Failed() {
+			pick = append(pick, i)
+		}
+	}
+	if len(pick) == 0 {
+		return ""
+	}
+	again := make([]*Report, len(pick))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, len(pick)) {
+		wg.Go(func() {
+			for k := range next {
+				i := pick[k]
+				again[k] = runChild(t, filepath.Join(tmp, "replay"), jobs[i].seed, jobs[i].duration, "")
+			}
+		})
+	}
+	_ = os.MkdirAll(filepath.Join(tmp, "replay"), 0o755)
+	for k := range pick {
+		next <- k
+	}
+	close(next)
+	wg.Wait()
+	var b strings.Builder
+	same, failed, refailed := 0, 0, 0
+	for k, i := range pick {
+		if again[k].Fingerprint == reports[i].Fingerprint && reports[i].Fingerprint != "" {
+			same++
+		}
+		if reports[i].Failed() {
+			failed++
+			if again[k].Failed() {
+				refailed++
+			}
+		}
+	}
+	fmt.Fprintf(&b, "replay: %d of %d seeds run twice gave the identical history", same, len(pick))
+	if failed > 0 {
+		fmt.Fprintf(&b, "; %d of %d failed seeds failed again", refailed, failed)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// simJob is one seed to run.
+type simJob struct {
+	seed     uint64
+	duration time.Duration
 }
 
 // runSeed runs one seed in a synctest bubble, then checks it.
@@ -229,7 +288,11 @@ func summarize(t *testing.T, reports []*Report, d time.Duration, wall time.Durat
 		if r.Dir != "" {
 			fmt.Fprintf(&b, "  results: %s\n", r.Dir)
 		}
-		fmt.Fprintf(&b, "  replay: make sim SEED=%d DURATION=%v\n", r.Seed, r.Duration)
+		if *flagMutant != "" {
+			fmt.Fprintf(&b, "  replay: make sim-mutants MUTANTS=%s SEED=%d MUTANT_DURATION=%v\n", *flagMutant, r.Seed, r.Duration)
+		} else {
+			fmt.Fprintf(&b, "  replay: make sim SEED=%d DURATION=%v\n", r.Seed, r.Duration)
+		}
 	}
 	fmt.Print(b.String())
 	if len(failed) > 0 {

@@ -148,6 +148,10 @@ type client struct {
 	rng     *rand.Rand
 	sent    int
 	handles []held
+	// lastFIFO is this client's latest FIFO send, whose deduplication id
+	// a later send may reuse (a new body and request id: the queue must
+	// store nothing and answer with the first message's id).
+	lastFIFO *lin.SendEntry
 }
 
 type held struct {
@@ -241,6 +245,10 @@ func (cl *client) entry(q queueSpec) lin.SendEntry {
 	if q.fifo {
 		e.GroupID = fmt.Sprintf("g%d", cl.rng.IntN(fifoGroups))
 		e.DedupID = "dd-" + body
+		if last := cl.lastFIFO; last != nil && cl.rng.IntN(6) == 0 {
+			e.GroupID, e.DedupID = last.GroupID, last.DedupID
+		}
+		cl.lastFIFO = &e
 	}
 	return e
 }
