@@ -112,3 +112,27 @@ fmt:
 # Removes build output only; ./wharf-data holds queue data and is left alone.
 clean:
 	rm -rf bin
+
+# Benchmarks (bench/). `make bench` runs Wharf alone on a 3-node cluster the
+# bench starts itself (a few minutes); `make bench-compare` runs the same
+# workloads against NATS JetStream and RabbitMQ quorum queues too (after
+# `make bench-peers`, which installs them from Debian's packages and stops
+# the services apt starts: the bench runs its own 3-node clusters of each).
+# BENCH_ARGS adds flags (see bench/README.md); results go to BENCH_OUT.
+BENCH_OUT  ?= bench-results
+.PHONY: bench bench-compare bench-peers
+BENCH_ARGS ?=
+bench:
+	$(GO) run ./bench/cmd/wharf-bench suite --out $(BENCH_OUT)/wharf $(BENCH_ARGS)
+
+bench-compare:
+	$(GO) run ./bench/cmd/wharf-bench suite --peers nats,rabbitmq --out $(BENCH_OUT)/compare $(BENCH_ARGS)
+
+bench-peers:
+	apt-cache policy nats-server rabbitmq-server
+	DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server rabbitmq-server
+	-service rabbitmq-server stop
+	-service nats-server stop
+	-systemctl disable --now rabbitmq-server nats-server 2>/dev/null
+	nats-server --version
+	dpkg-query -W nats-server rabbitmq-server erlang-base

@@ -73,6 +73,7 @@ var commands = []command{
 	{"cluster status", "", "show the cluster's nodes and shards", (*cli).clusterStatus},
 	{"cluster add", "--raft-addr H:P --api-addr H:P [--node-id N]", "register a node by hand (wharfd --join does it itself)", (*cli).clusterAdd},
 	{"cluster remove", "NODE_ID", "drain a node: move its replicas away, then forget it", (*cli).clusterRemove},
+	{"bench", "[run|suite] [flags]", "run the load generator (see bench/README.md)", (*cli).bench},
 }
 
 // groups are the words that take a subcommand: "queue create".
