@@ -337,3 +337,18 @@ func TestFIFODedupWithinWindowWithoutLogTimes(t *testing.T) {
 		t.Fatal("ResolveUnknown dropped WithinDedupWindow")
 	}
 }
+
+// A send deduplicated into a message that a purge removed is purged too.
+func TestTotalDedupIntoPurged(t *testing.T) {
+	b := newHB()
+	b.send(0, fq, "a", "g", "d1", "id-a", 10)
+	i := b.r.Invoke(0, KindPurge, fq, Input{})
+	b.r.Complete(i, OutcomeOK, Output{AppliedAtMs: 15})
+	b.send(0, fq, "a2", "g", "d1", "id-a", 20) // deduplicated: nothing stored
+	b.recv(1, fq, 30, 30)
+	r := CheckTotal(b.h(), Options{})
+	expectValid(t, r)
+	if r.Counts.Purged != 2 {
+		t.Fatalf("counts: %+v", r.Counts)
+	}
+}

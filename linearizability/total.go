@@ -151,6 +151,17 @@ func CheckTotal(h History, opts Options) Result {
 			}
 		}
 	}
+	// Sends deduplicated into one message share its fate: a purge after
+	// the first removes the message all of them got.
+	firstCall := func(i int) int64 {
+		c := h.Ops[items[i].op].Call
+		if items[i].id != "" {
+			for _, j := range byID[h.Ops[items[i].op].Queue+"\x00"+items[i].id] {
+				c = min(c, h.Ops[items[j].op].Call)
+			}
+		}
+		return c
+	}
 	perQueue := map[string][]int{}
 	var queues []string
 	for i, it := range items {
@@ -166,7 +177,7 @@ func CheckTotal(h History, opts Options) Result {
 		}
 		if settled(i) {
 			res.Counts.OK++
-		} else if c := h.Ops[it.op].Call; c < purgedUpTo[q] || c < purgedUpTo[h.Queues[q].DeadLetter] {
+		} else if c := firstCall(i); c < purgedUpTo[q] || c < purgedUpTo[h.Queues[q].DeadLetter] {
 			res.Counts.Purged++
 			continue
 		}
