@@ -49,6 +49,9 @@ type Node struct {
 	exited chan struct{}
 	paused bool
 	log    *os.File
+	// stopping is set before the harness kills or stops the process, so
+	// that an exit without it is a crash.
+	stopping bool
 }
 
 // Running reports whether the process is up (paused counts as up).
@@ -72,10 +75,11 @@ type Cluster struct {
 	Env  []string // extra environment for every wharfd (planted bugs)
 	Logf func(format string, args ...any)
 
-	mu     sync.Mutex
-	nodes  map[int]*Node
-	all    []*Node // every node ever started, forgotten ones too
-	nextID int
+	mu      sync.Mutex
+	crashes []string // processes that exited without being told to
+	nodes   map[int]*Node
+	all     []*Node // every node ever started, forgotten ones too
+	nextID  int
 }
 
 // NewCluster prepares a cluster of size nodes under dir; Start starts it.
@@ -233,10 +237,26 @@ func (c *Cluster) launch(n *Node) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	n.cmd, n.paused = cmd, false
+	c.mu.Lock()
+	n.cmd, n.paused, n.stopping = cmd, false, false
 	n.exited = make(chan struct{})
 	exited := n.exited
-	go func() { cmd.Wait(); close(exited) }()
+	c.mu.Unlock()
+	began := time.Now()
+	go func() {
+		err := cmd.Wait()
+		c.mu.Lock()
+		crashed := !n.stopping
+		if crashed {
+			c.crashes = append(c.crashes, fmt.Sprintf("node %d exited by itself (%v) %.1fs after its start at %s: %s",
+				n.ID, err, time.Since(began).Seconds(), began.Format("15:04:05"), lastPanic(n.log.Name())))
+		}
+		c.mu.Unlock()
+		close(exited)
+		if crashed {
+			c.Logf("CRASH: node %d exited by itself: %v", n.ID, err)
+		}
+	}()
 	c.Net.SetPID(n.ID, cmd.Process.Pid)
 	return nil
 }
@@ -251,6 +271,9 @@ func (c *Cluster) kill(n *Node) {
 		return
 	}
 	id := n.ID
+	c.mu.Lock()
+	n.stopping = true
+	c.mu.Unlock()
 	n.cmd.Process.Signal(syscall.SIGKILL)
 	<-n.exited
 	n.paused = false
@@ -289,6 +312,9 @@ func (c *Cluster) Stop(id int, grace time.Duration) {
 		return
 	}
 	c.Resume(id)
+	c.mu.Lock()
+	n.stopping = true
+	c.mu.Unlock()
 	n.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-n.exited:
@@ -338,6 +364,43 @@ func (c *Cluster) Close() {
 		}
 	}
 	c.Net.Close()
+}
+
+// Crashes lists the processes that exited without the harness asking.
+func (c *Cluster) Crashes() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.crashes)
+}
+
+// lastPanic returns the first line of the last panic in a node's log, or
+// its last line.
+func lastPanic(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "panic: ") || strings.HasPrefix(lines[i], "fatal error: ") {
+			return lines[i]
+		}
+	}
+	if len(lines) > 0 {
+		return lines[len(lines)-1]
+	}
+	return ""
+}
+
+// Running lists the nodes whose process is up and not paused.
+func (c *Cluster) Running() []int {
+	var ids []int
+	for _, n := range c.Nodes() {
+		if n.Running() && !n.paused {
+			ids = append(ids, n.ID)
+		}
+	}
+	return ids
 }
 
 // Ready reports whether node id answers /readyz with 200.

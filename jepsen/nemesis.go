@@ -35,6 +35,10 @@ var Nemeses = []string{
 // family but membership, whose moves outlast a 30-second run.
 var SmokeNemeses = []string{"kill-one", "kill-leader", "pause", "partition-isolate", "partition-oneway", "clock-skew"}
 
+// maxSkew bounds the clock-skew nemesis's offsets: well inside the 5-minute
+// deduplication window.
+const maxSkew = 20 * time.Second
+
 // Event is one nemesis action, with its interval since the run began.
 type Event struct {
 	Kind   string        `json:"kind"`
@@ -46,15 +50,16 @@ type Event struct {
 
 // nemesis injects faults into a cluster on a schedule.
 type nemesis struct {
-	c      *Cluster
-	kinds  []string
-	rng    *mrand.Rand
-	began  time.Time
-	hold   time.Duration // how long a fault lasts
-	quiet  time.Duration // healthy time between faults
-	logf   func(string, ...any)
-	mu     sync.Mutex
-	events []Event
+	c        *Cluster
+	kinds    []string
+	rng      *mrand.Rand
+	began    time.Time
+	hold     time.Duration // how long a fault lasts
+	quiet    time.Duration // healthy time between faults
+	logf     func(string, ...any)
+	mu       sync.Mutex
+	events   []Event
+	liveness []string
 	// minNodes is the cluster's size at start; membership keeps it within
 	// [minNodes, minNodes+1].
 	minNodes int
@@ -150,7 +155,10 @@ func (n *nemesis) pick(ids []int, k int) []int {
 	return ids[:min(k, len(ids))]
 }
 
-// restart brings the nodes back and waits until they are ready.
+// restart brings the nodes back and waits until they are ready. Nodes
+// that are not ready within readyLimit are a liveness problem: it is
+// noted (the report lists it), and they are killed and started again one
+// at a time, which has always let them in.
 func (n *nemesis) restart(ctx context.Context, ids []int) error {
 	var errs []string
 	for _, id := range ids {
@@ -158,15 +166,51 @@ func (n *nemesis) restart(ctx context.Context, ids []int) error {
 			errs = append(errs, err.Error())
 		}
 	}
+	var stuck []int
+	deadline := time.Now().Add(readyLimit)
 	for _, id := range ids {
-		if err := n.c.WaitReady(ctx, id, 60*time.Second); err != nil && ctx.Err() == nil {
-			errs = append(errs, err.Error())
+		if err := n.c.WaitReady(ctx, id, time.Until(deadline)); err != nil && ctx.Err() == nil {
+			stuck = append(stuck, id)
+		}
+	}
+	if len(stuck) > 0 {
+		n.note("nodes %v not ready %v after a restart (of %v) at %.1fs; killed and started again one at a time",
+			stuck, readyLimit, ids, time.Since(n.began).Seconds())
+		for _, id := range stuck {
+			n.c.Kill(id)
+		}
+		for _, id := range stuck {
+			if err := n.c.Restart(id); err != nil {
+				errs = append(errs, err.Error())
+			}
+			if err := n.c.WaitReady(ctx, id, 60*time.Second); err != nil && ctx.Err() == nil {
+				errs = append(errs, err.Error())
+			}
 		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// readyLimit is how long restarted nodes may take to be ready.
+const readyLimit = 45 * time.Second
+
+// note records a liveness problem.
+func (n *nemesis) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	n.logf("LIVENESS: %s", msg)
+	n.mu.Lock()
+	n.liveness = append(n.liveness, msg)
+	n.mu.Unlock()
+}
+
+// Liveness returns the liveness problems noted.
+func (n *nemesis) Liveness() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.liveness)
 }
 
 func (n *nemesis) do(ctx context.Context, kind string) (string, error) {
@@ -216,7 +260,7 @@ func (n *nemesis) do(ctx context.Context, kind string) (string, error) {
 		return detail, nil
 	case "clock-skew":
 		victim := n.pick(ids, 1)[0]
-		secs := 2 + n.rng.IntN(19)
+		secs := 2 + n.rng.IntN(int(maxSkew/time.Second)-1)
 		if n.rng.IntN(2) == 0 {
 			secs = -secs
 		}
@@ -406,7 +450,8 @@ func waitUntil(ctx context.Context, limit time.Duration, cond func() bool) error
 }
 
 // healAll ends every fault: links open, paused nodes resumed, clocks
-// true, every node up and ready.
+// true, every node up. A node that cannot be made ready is a liveness
+// problem (noted); the run goes on with the others.
 func (n *nemesis) healAll(ctx context.Context) error {
 	n.c.Net.Heal()
 	var down []int
@@ -421,12 +466,21 @@ func (n *nemesis) healAll(ctx context.Context) error {
 		}
 	}
 	if err := n.restart(ctx, down); err != nil {
-		return err
+		n.note("after the run, not every node came back: %v", err)
 	}
+	ready := 0
 	for _, id := range n.c.IDs() {
 		if err := n.c.WaitReady(ctx, id, 60*time.Second); err != nil {
-			return err
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			n.note("after the run, node %d is not ready: %v", id, err)
+			continue
 		}
+		ready++
+	}
+	if ready == 0 {
+		return fmt.Errorf("no node is ready after the run")
 	}
 	return nil
 }

@@ -25,6 +25,9 @@ type Report struct {
 	RunEnd  time.Duration `json:"run_ns"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 	Nodes   []int         `json:"nodes"`
+	// Liveness lists the times the cluster did not recover by itself
+	// (nodes not ready after a restart); the checkers judge safety only.
+	Liveness []string `json:"liveness,omitempty"`
 	// Proxy connections: accepted, from a node, held on a cut link.
 	ProxyAccepted, ProxyIdentified, ProxyHeld int `json:"-"`
 	// Files written, by what they hold.
@@ -74,7 +77,10 @@ func (r *Report) Write(h lin.History) error {
 		Options  Options        `json:"options"`
 		Nodes    []int          `json:"nodes"`
 		RunSecs  float64        `json:"run_seconds"`
-	}{r.Valid, r.Results, map[string]int{"ok": ok, "fail": fail, "unknown": unknown}, r.NemesisCounts(), r.Options, r.Nodes, r.RunEnd.Seconds()}
+		Liveness []string       `json:"liveness"`
+		Events   []Event        `json:"events"`
+	}{r.Valid, r.Results, map[string]int{"ok": ok, "fail": fail, "unknown": unknown}, r.NemesisCounts(), r.Options, r.Nodes,
+		r.RunEnd.Seconds(), r.Liveness, r.Events}
 	if err := writeJSON(r.Verdict, verdict); err != nil {
 		return err
 	}
@@ -136,6 +142,9 @@ func (r *Report) Summary() string {
 		fmt.Fprintf(&b, " (%d with errors, see verdict.json)", errs)
 	}
 	b.WriteString("\n")
+	for _, l := range r.Liveness {
+		fmt.Fprintf(&b, "liveness problem: %s\n", l)
+	}
 	fmt.Fprintf(&b, "proxies: %d node-to-node connections, %d traced to their node through /proc, %d held on cut links\n",
 		r.ProxyAccepted, r.ProxyIdentified, r.ProxyHeld)
 	for _, res := range r.Results {
@@ -150,8 +159,8 @@ func (r *Report) Summary() string {
 		if c == (lin.Counts{}) && (res.Checker == "standard" || res.Checker == "fifo") {
 			fmt.Fprintf(&b, "  %-8s %s (porcupine model: leases, order, deletes, deduplication)\n", res.Checker, v)
 		} else {
-			fmt.Fprintf(&b, "  %-8s %-8s ok=%d lost=%d (prefix %d, middle %d, suffix %d) unexpected=%d duplicated=%d redelivered=%d recovered=%d\n",
-				res.Checker, v, c.OK, c.Lost, c.LostPrefix, c.LostMiddle, c.LostSuffix, c.Unexpected, c.Duplicated, c.Redelivered, c.Recovered)
+			fmt.Fprintf(&b, "  %-8s %-8s ok=%d lost=%d (prefix %d, middle %d, suffix %d) unexpected=%d duplicated=%d redelivered=%d recovered=%d dead-lettered=%d\n",
+				res.Checker, v, c.OK, c.Lost, c.LostPrefix, c.LostMiddle, c.LostSuffix, c.Unexpected, c.Duplicated, c.Redelivered, c.Recovered, c.DeadLettered)
 		}
 		for i, a := range res.Anomalies {
 			if i == 5 {

@@ -50,7 +50,7 @@ func (o *Options) Defaults() {
 		o.Nodes = 5
 	}
 	if o.TimeLimit == 0 {
-		o.TimeLimit = 3 * time.Minute
+		o.TimeLimit = 4 * time.Minute
 	}
 	if o.Rate == 0 {
 		o.Rate = 40
@@ -217,9 +217,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	h := w.rec.History()
+	// The whole history, clock skew included, fits in the deduplication
+	// window: two ids for one key are then a violation without log times.
+	h.WithinDedupWindow = time.Since(runBegan)+maxSkew < lin.DedupWindowMs*time.Millisecond
 	rep := &Report{Dir: o.Results, Options: o, Events: nem.Events(), Timings: w.timings, RunEnd: runEnd,
 		Elapsed: time.Since(began), Nodes: c.everID()}
 	rep.ProxyAccepted, rep.ProxyIdentified, rep.ProxyHeld = c.Net.Stats()
+	rep.Liveness = append(c.Crashes(), nem.Liveness()...)
 	logf("checking %d ops", len(h.Ops))
 	rep.Results = Check(h, o.Workloads, o.Results)
 	rep.Valid = true
@@ -232,22 +236,31 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
-// Check runs every checker that applies to the workloads on h.
+// Check runs every checker that applies to the workloads on h: the
+// porcupine models per queue type (the standard one also over the
+// dead-letter pair, where a move is an arrival), the total-queue check
+// over every queue, and the dead-letter checker of this package.
 func Check(h lin.History, workloads []string, visualizeDir string) []lin.Result {
 	opts := lin.Options{Timeout: time.Minute, VisualizeDir: visualizeDir, MaxOps: 200000}
 	has := func(w string) bool { return slices.Contains(workloads, w) }
 	var out []lin.Result
-	var total []string
+	var std, all []string
 	if has("total") {
-		total = append(total, QueueStd)
-		out = append(out, lin.CheckStandard(Filter(h, QueueStd), opts))
+		std = append(std, QueueStd)
+	}
+	if has("dlq") {
+		std = append(std, QueueDLQSrc, QueueDLQDead)
+	}
+	all = append(all, std...)
+	if len(std) > 0 {
+		out = append(out, lin.CheckStandard(Filter(h, std...), opts))
 	}
 	if has("fifo") {
-		total = append(total, QueueFIFO)
+		all = append(all, QueueFIFO)
 		out = append(out, lin.CheckFIFO(Filter(h, QueueFIFO), opts))
 	}
-	if len(total) > 0 {
-		out = append(out, lin.CheckTotal(Filter(h, total...), opts))
+	if len(all) > 0 {
+		out = append(out, lin.CheckTotal(Filter(h, all...), opts))
 	}
 	if has("dlq") {
 		out = append(out, CheckDLQ(Filter(h, QueueDLQSrc, QueueDLQDead), QueueDLQSrc, QueueDLQDead, DLQMaxReceives))
@@ -257,7 +270,7 @@ func Check(h lin.History, workloads []string, visualizeDir string) []lin.Result 
 
 // Filter keeps the ops on the given queues (ids renumbered).
 func Filter(h lin.History, queues ...string) lin.History {
-	out := lin.History{Queues: map[string]lin.QueueInfo{}}
+	out := lin.History{Queues: map[string]lin.QueueInfo{}, WithinDedupWindow: h.WithinDedupWindow}
 	for _, q := range queues {
 		if info, ok := h.Queues[q]; ok {
 			out.Queues[q] = info

@@ -114,7 +114,7 @@ func (w *workload) setup(ctx context.Context) error {
 		reqs = append(reqs, &wharfv1.CreateQueueRequest{Name: QueueDLQDead},
 			&wharfv1.CreateQueueRequest{Name: QueueDLQSrc, VisibilityTimeoutSeconds: i32(dlqVisibility),
 				RedrivePolicy: &wharfv1.RedrivePolicy{DeadLetterQueue: QueueDLQDead, MaxReceiveCount: DLQMaxReceives}})
-		w.rec.SetQueue(QueueDLQSrc, lin.QueueInfo{})
+		w.rec.SetQueue(QueueDLQSrc, lin.QueueInfo{DeadLetter: QueueDLQDead, MaxReceiveCount: DLQMaxReceives})
 		w.rec.SetQueue(QueueDLQDead, lin.QueueInfo{})
 	}
 	ids := w.c.IDs()
@@ -214,6 +214,12 @@ func newRequestID() string {
 
 func (cl *client) node() int {
 	ids := cl.w.c.IDs()
+	if cl.id == drainClient {
+		// The drain comes after the heal: only nodes that are up.
+		if up := cl.w.c.Running(); len(up) > 0 {
+			ids = up
+		}
+	}
 	return ids[cl.rng.IntN(len(ids))]
 }
 

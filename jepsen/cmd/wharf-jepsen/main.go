@@ -31,7 +31,7 @@ func run(args []string) int {
 	}
 	var o jepsen.Options
 	fs.IntVar(&o.Nodes, "nodes", 5, "cluster size (3 or 5; 1-7)")
-	fs.DurationVar(&o.TimeLimit, "time-limit", 3*time.Minute, "how long clients and nemeses run (healing, draining and checking come after)")
+	fs.DurationVar(&o.TimeLimit, "time-limit", 4*time.Minute, "how long clients and nemeses run (healing, draining and checking come after)")
 	fs.Float64Var(&o.Rate, "rate", 40, "client operations per second, all clients together")
 	fs.IntVar(&o.Clients, "clients", 8, "concurrent clients")
 	nem := fs.String("nemesis", "all", "comma-separated nemeses to mix")
@@ -78,8 +78,11 @@ func run(args []string) int {
 		return 2
 	}
 	fmt.Print(rep.Summary())
-	if !rep.Valid {
+	switch {
+	case !rep.Valid:
 		return 1
+	case len(rep.Liveness) > 0:
+		return 3
 	}
 	return 0
 }
