@@ -69,6 +69,34 @@ else
 		-sim.seed=$(SEED) -sim.mutant=$(MUTANTS) -sim.duration=$(MUTANT_DURATION)
 endif
 
+# Jepsen-style test (jepsen/README.md): real wharfd processes on 127.0.0.1
+# behind TCP proxies the harness controls, clients over the Twirp API, mixed
+# nemeses, then heal, drain and check; history, verdict and plots go to
+# jepsen/results/<timestamp>. The JEPSEN_* variables set the main flags,
+# JEPSEN_ARGS adds any (go run ./jepsen/cmd/wharf-jepsen -h lists them).
+.PHONY: jepsen jepsen-mutants
+JEPSEN_NODES    ?= 5
+JEPSEN_TIME     ?= 4m
+JEPSEN_RATE     ?= 40
+JEPSEN_NEMESIS  ?= all
+JEPSEN_WORKLOAD ?= all
+JEPSEN_ARGS     ?=
+jepsen:
+	$(GO) run ./jepsen/cmd/wharf-jepsen -nodes $(JEPSEN_NODES) -time-limit $(JEPSEN_TIME) -rate $(JEPSEN_RATE) \
+		-nemesis $(JEPSEN_NEMESIS) -workload $(JEPSEN_WORKLOAD) $(JEPSEN_ARGS)
+
+# The Jepsen test against each planted bug in turn (MUTANTS, default all):
+# wharfd built from a rewritten copy of the tree (mutant-tree), the bug
+# switched on per process through GO_FAILPOINTS; prints which were caught.
+JEPSEN_MUTANT_TREE ?= $(or $(TMPDIR),/tmp)/wharf-jepsen-mutant-tree
+JEPSEN_MUTANT_ARGS ?= -nodes 3 -time-limit 40s -rate 40 -hold 2s -quiet 1s \
+	-nemesis kill-one,kill-leader,pause,partition-isolate,partition-oneway,clock-skew
+jepsen-mutants:
+	@$(MAKE) --no-print-directory mutant-tree MUTANT_TREE=$(JEPSEN_MUTANT_TREE)
+	cd $(JEPSEN_MUTANT_TREE) && $(GO) build -o $(JEPSEN_MUTANT_TREE)/wharfd-failpoints ./cmd/wharfd
+	$(GO) run ./jepsen/cmd/wharf-jepsen -mutants $(MUTANTS) -bin $(JEPSEN_MUTANT_TREE)/wharfd-failpoints \
+		-results jepsen/results/mutants-$$(date +%Y%m%d-%H%M%S) $(JEPSEN_MUTANT_ARGS) $(JEPSEN_ARGS)
+
 # Randomized fault runs of a simulated 3-node cluster in virtual time
 # (sim/), each seed in its own process, on all cores: SEEDS random seeds of
 # DURATION virtual time each; SEED=<n> replays one seed (in this process).
