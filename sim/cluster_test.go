@@ -1,12 +1,12 @@
 package sim
 
 import (
-	"os"
-	"runtime"
-	"strconv"
+	"context"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 )
 
 // TestCrashesKeepAcknowledgedSends runs the real nodes through a follower
@@ -24,33 +24,48 @@ func TestCrashesKeepAcknowledgedSends(t *testing.T) {
 		virtual, elapsed, virtual.Seconds()/elapsed.Seconds(), trace, delivered)
 }
 
-// TestReplay measures how often the same seed gives the same network
-// trace, at GOMAXPROCS=1. It reports the rate and
-// agree: bit-exact replay is not promised (Go's scheduler and
-// dragonboat's batching within one virtual instant are not controlled).
-// It is a measurement: it never fails on the rate.
-// WHARF_SIM_REPLAYS sets the number of runs (3 by default, to stay quick).
-func TestReplay(t *testing.T) {
-	runs := 3
-	if v, err := strconv.Atoi(os.Getenv("WHARF_SIM_REPLAYS")); err == nil && v > 1 {
-		runs = v
-	}
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	counts := map[uint64]int{}
-	wall := time.Now()
-	for i := range runs {
-		var trace uint64
-		var delivered int
-		synctest.Test(t, func(t *testing.T) {
-			_, trace, delivered = runScenario(t, 7)
-		})
-		counts[trace]++
-		t.Logf("run %d: trace %x over %d messages", i, trace, delivered)
-	}
-	best := 0
-	for _, c := range counts {
-		best = max(best, c)
-	}
-	t.Logf("same seed, %d runs at GOMAXPROCS=1 in %v: %d distinct traces, the commonest in %d of %d runs",
-		runs, time.Since(wall), len(counts), best, runs)
+// TestHandOffLeadership: a node asked to hand off gives up every shard it
+// leads, to another replica.
+func TestHandOffLeadership(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c, err := Start(ctx, Options{Seed: 5, QueueShards: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		leaders := func() map[uint64]uint64 {
+			st, err := c.Node(1).GetClusterStatus(ctx, &wharfv1.GetClusterStatusRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[uint64]uint64{}
+			for _, s := range st.GetShards() {
+				out[s.GetShardId()] = s.GetLeaderNodeId()
+			}
+			return out
+		}
+		time.Sleep(2 * time.Second)
+		before := leaders()
+		var from uint64
+		for id := uint64(1); id <= 3 && from == 0; id++ {
+			n, err := c.Node(id).HandOffLeadership(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n > 0 {
+				from = id
+			}
+		}
+		if from == 0 {
+			t.Fatalf("no node led a shard: %v", before)
+		}
+		time.Sleep(2 * time.Second)
+		after := leaders()
+		for shard, leader := range before {
+			if leader == from && (after[shard] == from || after[shard] == 0) {
+				t.Fatalf("shard %d: leader %d before the hand-off, %d after", shard, leader, after[shard])
+			}
+		}
+	})
 }

@@ -23,15 +23,24 @@ const (
 	FaultPowerLoss = "power_loss"
 	FaultSkew      = "clock_skew"
 	FaultJump      = "clock_jump"
+	FaultBridge    = "partition_bridge"
+	FaultHandOff   = "leader_transfer"
 )
 
 // faultWeights is how often each kind is drawn.
+//
+// A slow disk is not among them: a sync that sleeps in virtual time while
+// its caller holds a mutex leaves the goroutines waiting on that mutex not
+// durably blocked, so synctest never advances time and the run hangs (seen
+// with a sleeping Sync wrapper, seed 858089051). Slowness is modelled by
+// network delay instead.
 var faultWeights = []struct {
 	kind   string
 	weight int
 }{
 	{FaultDrop, 12}, {FaultDelay, 12}, {FaultIsolate, 12}, {FaultHalves, 6}, {FaultOneWay, 10},
 	{FaultCrash, 14}, {FaultPowerLoss, 3}, {FaultSkew, 8}, {FaultJump, 8},
+	{FaultBridge, 6}, {FaultHandOff, 8},
 }
 
 // Clock faults keep every node within maxSkew of virtual time, far inside
@@ -180,6 +189,37 @@ func (f *faults) inject(ctx context.Context) *undo {
 		f.c.Net.CutLink(f.c.Addr(node), f.c.Addr(to))
 		f.count(kind)
 		return &undo{at, f.c.Net.HealLinks}
+	case FaultBridge:
+		// node sees both others, which do not see each other: each side
+		// can reach a majority only through the bridge.
+		var others []uint64
+		for o := uint64(1); o <= uint64(n); o++ {
+			if o != node {
+				others = append(others, o)
+			}
+		}
+		for i, a := range others {
+			for _, b := range others[i+1:] {
+				f.cutBoth(a, b)
+			}
+		}
+		f.count(kind)
+		return &undo{at, f.c.Net.HealLinks}
+	case FaultHandOff:
+		// The node hands off every shard it leads; if it leads none, the
+		// next one is asked, so that some leader moves.
+		for i := range n {
+			id := (node-1+uint64(i))%uint64(n) + 1
+			nd := f.c.Node(id)
+			if nd == nil {
+				continue
+			}
+			if moved, err := nd.HandOffLeadership(ctx); err == nil && moved > 0 {
+				f.count(kind)
+				break
+			}
+		}
+		return nil
 	case FaultSkew:
 		f.c.SetClockSkew(node, time.Duration(f.rng.Int64N(int64(2*maxSkew)))-maxSkew)
 		f.count(kind)

@@ -190,16 +190,28 @@ func runSeed(t *testing.T, seed uint64, d time.Duration) *Report {
 }
 
 // runChild runs one seed in a worker process of this test binary.
+// workerTimeout bounds one seed's worker process in wall time; a seed
+// takes a few seconds.
+const workerTimeout = 5 * time.Minute
+
 // mutant, if set, names a planted bug the worker enables.
 func runChild(t *testing.T, tmp string, seed uint64, d time.Duration, mutant string) *Report {
 	path := filepath.Join(tmp, fmt.Sprintf("report-%d-%s.json", seed, mutant))
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSim$", "-test.count=1", "-test.timeout=0",
+	// A run that stops advancing virtual time (a goroutine blocked on
+	// something synctest does not count as durably blocked) would hang:
+	// the wall-clock limit turns that into a failed seed.
+	ctx, cancel := context.WithTimeout(context.Background(), workerTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestSim$", "-test.count=1", "-test.timeout=0",
 		"-sim.seed="+strconv.FormatUint(seed, 10), "-sim.duration="+d.String(), "-sim.report="+path,
 		"-sim.mutant="+mutant)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	out, err := cmd.CombinedOutput()
 	b, rerr := os.ReadFile(path)
 	rep := &Report{Seed: seed, Duration: d}
+	if ctx.Err() != nil {
+		err = fmt.Errorf("no report after %v of wall time (hung): %w", workerTimeout, err)
+	}
 	if rerr == nil {
 		rerr = json.Unmarshal(b, rep)
 	}

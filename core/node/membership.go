@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
@@ -80,4 +82,45 @@ func (n *Node) converge(ctx context.Context, sh *raftv1.ShardRecord, addr map[ui
 		return n.nh.SyncRequestDeleteReplica(c, id, rid, m.ConfigChangeID)
 	}
 	return nil
+}
+
+// HandOffLeadership asks every shard this node leads to transfer its
+// leadership to another voting replica (the lowest replica id), as an
+// operator does before taking a node down for maintenance; the simulator
+// uses it to move leaders under load. It returns how many transfers it
+// requested; a transfer completes (or not) in the background.
+func (n *Node) HandOffLeadership(ctx context.Context) (int, error) {
+	local := n.localReplicas()
+	shards := make([]uint64, 0, len(local))
+	for id := range local {
+		shards = append(shards, id)
+	}
+	slices.Sort(shards)
+	requested := 0
+	for _, id := range shards {
+		leader, _, ok, err := n.nh.GetLeaderID(id)
+		if err != nil || !ok || leader != local[id] {
+			continue
+		}
+		c, cancel := context.WithTimeout(ctx, 2*time.Second) // dragonboat needs a deadline
+		m, err := n.nh.SyncGetShardMembership(c, id)
+		cancel()
+		if err != nil {
+			return requested, fmt.Errorf("hand off leadership of shard %d: %w", id, err)
+		}
+		var to uint64
+		for rid := range m.Nodes {
+			if rid != local[id] && (to == 0 || rid < to) {
+				to = rid
+			}
+		}
+		if to == 0 {
+			continue
+		}
+		if err := n.nh.RequestLeaderTransfer(id, to); err != nil {
+			return requested, fmt.Errorf("hand off leadership of shard %d to replica %d: %w", id, to, err)
+		}
+		requested++
+	}
+	return requested, nil
 }
