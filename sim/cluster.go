@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,8 @@ type member struct {
 	// skew is the offset of the node's wall clock from virtual time, in
 	// nanoseconds (Config.Now).
 	skew atomic.Int64
+	// retired: removed from the cluster and stopped for good.
+	retired bool
 }
 
 // Start starts every node of a new cluster and returns once all are ready.
@@ -99,7 +102,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 }
 
 func (c *Cluster) newMember(id uint64, members map[uint64]string) (*member, error) {
-	m := &member{id: id, addr: members[id], disk: disk.New()}
+	m := &member{id: id, addr: fmt.Sprintf("n%d", id), disk: disk.New()}
 	dataDir := "/" + m.addr
 	if err := m.disk.MkdirDurable(dataDir); err != nil {
 		return nil, err
@@ -143,11 +146,16 @@ func seedBytes(s uint64) [32]byte {
 // previous, and waits until all are ready (they need each other for that).
 func (c *Cluster) startAll(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errs := make([]error, len(c.nodes))
-	for i, m := range c.nodes {
-		if m.node != nil {
-			continue
+	c.mu.Lock()
+	var down []*member
+	for _, m := range c.nodes {
+		if m.node == nil && !m.retired {
+			down = append(down, m)
 		}
+	}
+	c.mu.Unlock()
+	errs := make([]error, len(down))
+	for i, m := range down {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -210,42 +218,104 @@ func (c *Cluster) Epoch(id uint64) uint64 {
 }
 
 // Size returns the number of node slots.
-func (c *Cluster) Size() int { return len(c.nodes) }
+func (c *Cluster) Size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.nodes)
+}
+
+// slot returns node id's slot; Join may grow the slots concurrently.
+func (c *Cluster) slot(id uint64) *member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[id-1]
+}
 
 // Addr returns node id's network address.
-func (c *Cluster) Addr(id uint64) string { return c.nodes[id-1].addr }
+func (c *Cluster) Addr(id uint64) string { return c.slot(id).addr }
 
 // SetClockSkew sets node id's wall clock to virtual time plus d (it stamps
 // the node's proposals; dragonboat's own timers stay on virtual time).
-func (c *Cluster) SetClockSkew(id uint64, d time.Duration) { c.nodes[id-1].skew.Store(int64(d)) }
+func (c *Cluster) SetClockSkew(id uint64, d time.Duration) { c.slot(id).skew.Store(int64(d)) }
 
 // ClockSkew returns node id's clock offset.
 func (c *Cluster) ClockSkew(id uint64) time.Duration {
-	return time.Duration(c.nodes[id-1].skew.Load())
+	return time.Duration(c.slot(id).skew.Load())
 }
 
 // Crash stops a node as a power cut would: it is cut off the network at
 // once (so it cannot acknowledge anything from state it is about to lose),
-// then stopped, and loses everything it had not synced.
+// then stopped, and loses everything it had not synced. A retired node
+// stays as it is.
 func (c *Cluster) Crash(id uint64) {
-	c.crashAll([]*member{c.nodes[id-1]})
+	c.crashAll([]*member{c.slot(id)})
 }
 
-// Restart starts a crashed node again and waits until it is ready.
+// Restart starts a crashed node again and waits until it is ready; a
+// retired node is not started.
 func (c *Cluster) Restart(ctx context.Context, id uint64) error {
-	return c.startMember(ctx, c.nodes[id-1])
+	if c.Retired(id) {
+		return nil
+	}
+	return c.startMember(ctx, c.slot(id))
 }
 
 // PowerLoss crashes every node at the same instant and restarts them all.
 func (c *Cluster) PowerLoss(ctx context.Context) error {
-	c.crashAll(c.nodes)
+	c.mu.Lock()
+	all := slices.Clone(c.nodes)
+	c.mu.Unlock()
+	c.crashAll(all)
 	return c.startAll(ctx)
+}
+
+// Retired reports whether node id was removed from the cluster for good.
+func (c *Cluster) Retired(id uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[id-1].retired
+}
+
+// Join starts a node in a new slot, with an empty disk, that joins the
+// running cluster through node via (as wharfd --join does), and returns
+// its id once it is ready.
+func (c *Cluster) Join(ctx context.Context, via uint64) (uint64, error) {
+	c.mu.Lock()
+	id := uint64(len(c.nodes) + 1)
+	c.mu.Unlock()
+	m, err := c.newMember(id, nil)
+	if err != nil {
+		return 0, err
+	}
+	m.cfg.Join = c.Addr(via)
+	c.mu.Lock()
+	c.nodes = append(c.nodes, m)
+	c.mu.Unlock()
+	return id, c.startMember(ctx, m)
+}
+
+// Retire stops node id for good, as an operator stops a node the cluster
+// has forgotten.
+func (c *Cluster) Retire(id uint64) {
+	c.mu.Lock()
+	m := c.nodes[id-1]
+	m.retired = true
+	n := m.node
+	m.node = nil
+	c.mu.Unlock()
+	c.Net.Unserve(m.addr)
+	if n != nil {
+		n.Close()
+	}
 }
 
 func (c *Cluster) crashAll(ms []*member) {
 	var closing []*node.Node
 	c.mu.Lock()
 	for _, m := range ms {
+		if m.retired {
+			continue
+		}
 		c.Net.Isolate(m.addr)
 		c.Net.Unserve(m.addr)
 		m.disk.PowerOff()

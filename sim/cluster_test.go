@@ -69,3 +69,40 @@ func TestHandOffLeadership(t *testing.T) {
 		}
 	})
 }
+
+// TestReplaceNode: the replace fault joins a node, removes another, waits
+// until the cluster forgot it (its replicas moved) and stops it.
+func TestReplaceNode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c, err := Start(ctx, Options{Seed: 9, QueueShards: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		f := newFaults(c, 9)
+		if err := f.replace(ctx, 2*7+1); err != nil { // via node 1 (15%3), remove node 3 ((15/7)%3)
+			t.Fatal(err)
+		}
+		if !c.Retired(3) || c.Node(4) == nil {
+			t.Fatalf("node 3 retired %v, node 4 up %v", c.Retired(3), c.Node(4) != nil)
+		}
+		st, err := c.Node(4).GetClusterStatus(ctx, &wharfv1.GetClusterStatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.GetNodes()) != 3 {
+			t.Fatalf("nodes %v", st.GetNodes())
+		}
+		for _, s := range st.GetShards() {
+			if len(s.GetReplicas()) != 3 {
+				t.Fatalf("shard %d has %d replicas", s.GetShardId(), len(s.GetReplicas()))
+			}
+			for _, r := range s.GetReplicas() {
+				if r.GetNodeId() == 3 {
+					t.Fatalf("shard %d still has a replica on the removed node", s.GetShardId())
+				}
+			}
+		}
+	})
+}

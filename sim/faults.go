@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/wharfmq/wharf/core/node"
+	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 	"github.com/wharfmq/wharf/sim/network"
 )
 
@@ -25,6 +28,7 @@ const (
 	FaultJump      = "clock_jump"
 	FaultBridge    = "partition_bridge"
 	FaultHandOff   = "leader_transfer"
+	FaultReplace   = "replace_node"
 )
 
 // faultWeights is how often each kind is drawn.
@@ -40,8 +44,16 @@ var faultWeights = []struct {
 }{
 	{FaultDrop, 12}, {FaultDelay, 12}, {FaultIsolate, 12}, {FaultHalves, 6}, {FaultOneWay, 10},
 	{FaultCrash, 14}, {FaultPowerLoss, 3}, {FaultSkew, 8}, {FaultJump, 8},
-	{FaultBridge, 6}, {FaultHandOff, 8},
+	{FaultBridge, 6}, {FaultHandOff, 8}, {FaultReplace, 4},
 }
+
+// maxReplaces bounds node replacements per run: each adds a node slot,
+// and a replacement holds off crashes while it runs.
+const maxReplaces = 1
+
+// replaceBudget bounds one replacement: join, drain of the removed node,
+// its removal from every shard.
+const replaceBudget = 2 * time.Minute
 
 // Clock faults keep every node within maxSkew of virtual time, far inside
 // the deduplication window, so that request ids stay remembered all run.
@@ -60,6 +72,8 @@ type faults struct {
 	netDrop uint64
 	netMax  time.Duration
 	wg      sync.WaitGroup // restarts in flight
+	// replaces counts node replacements started.
+	replaces int
 }
 
 func newFaults(c *Cluster, seed uint64) *faults {
@@ -232,9 +246,25 @@ func (f *faults) inject(ctx context.Context) *undo {
 		f.c.SetClockSkew(node, min(max(f.c.ClockSkew(node)+j, -maxSkew), maxSkew))
 		f.count(kind)
 		return nil
+	case FaultReplace:
+		f.mu.Lock()
+		if f.busy > 0 || f.replaces >= maxReplaces {
+			f.mu.Unlock()
+			return nil
+		}
+		f.busy++
+		f.replaces++
+		f.mu.Unlock()
+		f.count(kind)
+		pick := f.rng.Uint64() // the goroutine must not share f.rng
+		f.wg.Go(func() { f.done(f.replace(ctx, pick), "replace a node") })
+		return nil
 	case FaultCrash:
 		// At most one node down at a time, so that the cluster keeps a
 		// quorum between faults.
+		if f.c.Retired(node) {
+			return nil
+		}
 		f.mu.Lock()
 		if f.busy > 0 {
 			f.mu.Unlock()
@@ -260,6 +290,53 @@ func (f *faults) inject(ctx context.Context) *undo {
 		})
 		return nil
 	}
+	return nil
+}
+
+// replace replaces a node under load, as an operator would: a new node
+// joins, a live one is removed (the cluster moves its replicas to the
+// others, the new one included, and forgets it), and the removed node is
+// stopped for good. pick chooses the nodes.
+func (f *faults) replace(ctx context.Context, pick uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, replaceBudget)
+	defer cancel()
+	var live []uint64
+	for id := uint64(1); id <= uint64(f.c.Size()); id++ {
+		if f.c.Node(id) != nil {
+			live = append(live, id)
+		}
+	}
+	if len(live) < 3 {
+		return nil
+	}
+	via := live[pick%uint64(len(live))]
+	victim := live[(pick/7)%uint64(len(live))]
+	joined, err := f.c.Join(ctx, via)
+	if err != nil {
+		return fmt.Errorf("node joining via %d: %w", via, err)
+	}
+	member := func() *node.Node { return f.c.Node(joined) }
+	for {
+		_, err := member().RemoveNode(ctx, &wharfv1.RemoveNodeRequest{NodeId: victim})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("remove node %d: %w", victim, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for {
+		st, err := member().GetClusterStatus(ctx, &wharfv1.GetClusterStatusRequest{})
+		if err == nil && !slices.ContainsFunc(st.GetNodes(), func(n *wharfv1.ClusterNode) bool { return n.GetNodeId() == victim }) {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("node %d still in the cluster %v after its removal (last error: %v)", victim, replaceBudget, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	f.c.Retire(victim)
 	return nil
 }
 
