@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -87,22 +88,30 @@ func TestReplaceNode(t *testing.T) {
 		if !c.Retired(3) || c.Node(4) == nil {
 			t.Fatalf("node 3 retired %v, node 4 up %v", c.Retired(3), c.Node(4) != nil)
 		}
-		st, err := c.Node(4).GetClusterStatus(ctx, &wharfv1.GetClusterStatusRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(st.GetNodes()) != 3 {
-			t.Fatalf("nodes %v", st.GetNodes())
-		}
-		for _, s := range st.GetShards() {
-			if len(s.GetReplicas()) != 3 {
-				t.Fatalf("shard %d has %d replicas", s.GetShardId(), len(s.GetReplicas()))
+		// Forgotten means no replica is assigned to it any more; the Raft
+		// memberships drop its replicas soon after.
+		var bad string
+		for range 60 {
+			st, err := c.Node(4).GetClusterStatus(ctx, &wharfv1.GetClusterStatusRequest{})
+			if err != nil {
+				t.Fatal(err)
 			}
-			for _, r := range s.GetReplicas() {
-				if r.GetNodeId() == 3 {
-					t.Fatalf("shard %d still has a replica on the removed node", s.GetShardId())
+			bad = ""
+			if len(st.GetNodes()) != 3 {
+				bad = fmt.Sprintf("nodes %v", st.GetNodes())
+			}
+			for _, s := range st.GetShards() {
+				for _, r := range s.GetReplicas() {
+					if r.GetNodeId() == 3 || len(s.GetReplicas()) != 3 {
+						bad = fmt.Sprintf("shard %d replicas %v", s.GetShardId(), s.GetReplicas())
+					}
 				}
 			}
+			if bad == "" {
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
 		}
+		t.Fatalf("30 s after node 3 was forgotten: %s", bad)
 	})
 }
