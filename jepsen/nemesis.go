@@ -60,6 +60,7 @@ type nemesis struct {
 	mu       sync.Mutex
 	events   []Event
 	liveness []string
+	broken   map[int]bool // nodes that did not come back: not picked, not waited for
 	// minNodes is the cluster's size at start; membership keeps it within
 	// [minNodes, minNodes+1].
 	minNodes int
@@ -142,7 +143,7 @@ func (n *nemesis) wait(ctx context.Context) { sleepCtx(ctx, n.hold) }
 func (n *nemesis) live() []int {
 	var ids []int
 	for _, nd := range n.c.Nodes() {
-		if nd.Running() {
+		if nd.Running() && !n.isBroken(nd.ID) {
 			ids = append(ids, nd.ID)
 		}
 	}
@@ -169,6 +170,9 @@ func (n *nemesis) restart(ctx context.Context, ids []int) error {
 	var stuck []int
 	deadline := time.Now().Add(readyLimit)
 	for _, id := range ids {
+		if n.isBroken(id) {
+			continue // known not to come back: not waited for again
+		}
 		if err := n.c.WaitReady(ctx, id, time.Until(deadline)); err != nil && ctx.Err() == nil {
 			stuck = append(stuck, id)
 		}
@@ -183,8 +187,12 @@ func (n *nemesis) restart(ctx context.Context, ids []int) error {
 			if err := n.c.Restart(id); err != nil {
 				errs = append(errs, err.Error())
 			}
-			if err := n.c.WaitReady(ctx, id, 60*time.Second); err != nil && ctx.Err() == nil {
+			if err := n.c.WaitReady(ctx, id, 30*time.Second); err != nil && ctx.Err() == nil {
 				errs = append(errs, err.Error())
+				n.note("node %d still not ready 30s after starting it alone: left running, no longer waited for or picked", id)
+				n.mu.Lock()
+				n.broken[id] = true
+				n.mu.Unlock()
 			}
 		}
 	}
@@ -196,6 +204,23 @@ func (n *nemesis) restart(ctx context.Context, ids []int) error {
 
 // readyLimit is how long restarted nodes may take to be ready.
 const readyLimit = 45 * time.Second
+
+func (n *nemesis) isBroken(id int) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.broken[id]
+}
+
+// healthy lists the node ids that are not broken.
+func (n *nemesis) healthy() []int {
+	var ids []int
+	for _, id := range n.c.IDs() {
+		if !n.isBroken(id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
 
 // note records a liveness problem.
 func (n *nemesis) note(format string, args ...any) {
@@ -216,7 +241,10 @@ func (n *nemesis) Liveness() []string {
 func (n *nemesis) do(ctx context.Context, kind string) (string, error) {
 	// Faults are healed even when the run ends meanwhile.
 	heal := context.WithoutCancel(ctx)
-	ids := n.c.IDs()
+	ids := n.healthy()
+	if len(ids) == 0 {
+		return "", fmt.Errorf("no node left to inject faults into")
+	}
 	switch kind {
 	case "kill-one", "kill-minority", "kill-leader", "kill-all":
 		var victims []int
@@ -470,7 +498,11 @@ func (n *nemesis) healAll(ctx context.Context) error {
 	}
 	ready := 0
 	for _, id := range n.c.IDs() {
-		if err := n.c.WaitReady(ctx, id, 60*time.Second); err != nil {
+		limit := 60 * time.Second
+		if n.isBroken(id) {
+			limit = 10 * time.Second
+		}
+		if err := n.c.WaitReady(ctx, id, limit); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -188,7 +188,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	nem := &nemesis{c: c, kinds: o.Nemeses, rng: mrand.New(mrand.NewPCG(o.Seed, 7)), began: runBegan,
-		hold: o.Hold, quiet: o.Quiet, logf: logf, minNodes: o.Nodes}
+		hold: o.Hold, quiet: o.Quiet, logf: logf, minNodes: o.Nodes, broken: map[int]bool{}}
 
 	logf("running %v: workloads %v, nemeses %v, %d clients at %.0f ops/s, seed %d",
 		o.TimeLimit, o.Workloads, o.Nemeses, o.Clients, o.Rate, o.Seed)

@@ -62,6 +62,9 @@ type workload struct {
 	opTimeout time.Duration
 	kinds     []string
 
+	// drainNodes are the nodes ready when the drain began.
+	drainNodes []int
+
 	mu      sync.Mutex
 	timings []opTiming
 	svcs    map[int]wharfv1.QueueService
@@ -214,11 +217,9 @@ func newRequestID() string {
 
 func (cl *client) node() int {
 	ids := cl.w.c.IDs()
-	if cl.id == drainClient {
-		// The drain comes after the heal: only nodes that are up.
-		if up := cl.w.c.Running(); len(up) > 0 {
-			ids = up
-		}
+	if cl.id == drainClient && len(cl.w.drainNodes) > 0 {
+		// The drain comes after the heal: only nodes that were ready.
+		ids = cl.w.drainNodes
 	}
 	return ids[cl.rng.IntN(len(ids))]
 }
@@ -439,6 +440,12 @@ func (w *workload) drain(ctx context.Context, logf func(string, ...any)) error {
 		// while it drains; then the dead-letter queue; then both again.
 		queues = append(queues, QueueDLQSrc, QueueDLQDead, QueueDLQSrc, QueueDLQDead)
 	}
+	for _, id := range w.c.IDs() {
+		if w.c.Ready(id) {
+			w.drainNodes = append(w.drainNodes, id)
+		}
+	}
+	logf("draining through nodes %v", w.drainNodes)
 	cl := &client{w: w, id: drainClient, rng: mrand.New(mrand.NewPCG(1, 2))}
 	for _, q := range queues {
 		n, err := cl.drainQueue(ctx, q)
