@@ -352,3 +352,28 @@ func TestTotalDedupIntoPurged(t *testing.T) {
 		t.Fatalf("counts: %+v", r.Counts)
 	}
 }
+
+func TestExpiredBeforeDrain(t *testing.T) {
+	build := func(drainFinds bool) History {
+		b := newHB()
+		b.r.SetQueue("r", QueueInfo{ExpireBeforeDrain: true})
+		b.send(0, "r", "a", "", "", "id-a", 10)
+		b.send(0, "r", "b", "", "", "id-b", 11)
+		b.recv(1, "r", 30, 20, "b#1")
+		b.del(1, "r", "b", 1, 21)
+		b.r.MarkDrain()
+		if drainFinds {
+			b.recv(1, "r", 30, 90000, "a#1")
+			b.del(1, "r", "a", 1, 90001)
+		} else {
+			b.recv(1, "r", 30, 90000)
+		}
+		return b.h()
+	}
+	r := CheckTotal(build(false), Options{})
+	expectValid(t, r)
+	if r.Counts.Expired != 1 || r.Counts.OK != 1 {
+		t.Fatalf("counts: %+v", r.Counts)
+	}
+	expectInvalid(t, CheckTotal(build(true), Options{}), "after its retention period")
+}

@@ -61,6 +61,9 @@ type History struct {
 	// have expired, so two sends with one key that got different message
 	// ids are a violation even when the responses carry no log times.
 	WithinDedupWindow bool `json:"within_dedup_window,omitempty"`
+	// DrainCall is the logical stamp at which the final drain began (0:
+	// not recorded); see QueueInfo.ExpireBeforeDrain.
+	DrainCall int64 `json:"drain_call,omitempty"`
 }
 
 // QueueInfo says how a queue was created. A queue missing here is FIFO if
@@ -72,6 +75,10 @@ type QueueInfo struct {
 	// delivered MaxReceiveCount times (standard queues only).
 	DeadLetter      string `json:"dead_letter,omitempty"`
 	MaxReceiveCount int32  `json:"max_receive_count,omitempty"`
+	// ExpireBeforeDrain: the driver waited out the queue's retention
+	// period before the drain (History.DrainCall), so every message not
+	// deleted by then has expired: the drain must find none of them.
+	ExpireBeforeDrain bool `json:"expire_before_drain,omitempty"`
 }
 
 // Op is one operation: its invocation, and its completion if any.
@@ -201,6 +208,14 @@ func (r *Recorder) SetQueue(name string, info QueueInfo) {
 	r.h.Queues[name] = info
 }
 
+// MarkDrain records that the final drain begins: every op invoked from
+// now on is part of it.
+func (r *Recorder) MarkDrain() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.h.DrainCall = r.clock + 1
+}
+
 // Invoke records a call and returns the op's id for Complete.
 func (r *Recorder) Invoke(client int, kind Kind, queue string, in Input) int {
 	r.mu.Lock()
@@ -226,7 +241,8 @@ func (r *Recorder) Complete(id int, outcome Outcome, out Output) {
 func (r *Recorder) History() History {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	h := History{Queues: map[string]QueueInfo{}, Ops: append([]Op(nil), r.h.Ops...)}
+	h := r.h // the flags, then copies of what the recorder goes on changing
+	h.Queues, h.Ops = map[string]QueueInfo{}, append([]Op(nil), r.h.Ops...)
 	for k, v := range r.h.Queues {
 		h.Queues[k] = v
 	}

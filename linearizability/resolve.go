@@ -17,7 +17,7 @@ package linearizability
 // Settled ops are marked Resolved: the command may have been applied after
 // the client gave up, so checkers keep their interval open.
 func ResolveUnknown(h History, applied func(requestID string) (applied bool, known bool)) History {
-	out := History{Queues: h.Queues, WithinDedupWindow: h.WithinDedupWindow}
+	out := History{Queues: h.Queues, WithinDedupWindow: h.WithinDedupWindow, DrainCall: h.DrainCall}
 	for _, op := range h.Ops {
 		if op.Outcome != OutcomeUnknown {
 			out.Ops = append(out.Ops, op)

@@ -61,6 +61,7 @@ type Counts struct {
 	DeadLettered int `json:"dead_lettered"` // messages delivered from a dead-letter queue
 	Recovered    int `json:"recovered"`     // unknown sends that were delivered
 	Purged       int `json:"purged"`        // acknowledged sends a purge may have removed
+	Expired      int `json:"expired"`       // acknowledged sends whose retention ran out before the drain
 }
 
 // Result is a checker's verdict.

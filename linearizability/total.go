@@ -180,6 +180,9 @@ func CheckTotal(h History, opts Options) Result {
 		} else if c := firstCall(i); c < purgedUpTo[q] || c < purgedUpTo[h.Queues[q].DeadLetter] {
 			res.Counts.Purged++
 			continue
+		} else if h.Queues[q].ExpireBeforeDrain && h.DrainCall > 0 {
+			res.Counts.Expired++
+			continue
 		}
 		if perQueue[q] == nil {
 			queues = append(queues, q)
@@ -237,7 +240,25 @@ func CheckTotal(h History, opts Options) Result {
 	}
 	checkDedup(h, items, opts, &res)
 	checkDeadLetters(h, opts, &res)
+	checkExpired(h, opts, &res)
 	return res
+}
+
+// checkExpired flags a drain delivering from a queue whose retention the
+// driver waited out: whatever was left had expired.
+func checkExpired(h History, opts Options, res *Result) {
+	if h.DrainCall == 0 {
+		return
+	}
+	for _, op := range h.Ops {
+		if op.Kind != KindReceive || op.Outcome != OutcomeOK || op.Call < h.DrainCall || !h.Queues[op.Queue].ExpireBeforeDrain {
+			continue
+		}
+		for _, r := range op.Output.Messages {
+			res.Counts.Unexpected++
+			res.flag(opts, "expired: %s delivered %q (id %s) in the drain, after its retention period", op.Queue, r.Body, r.MessageID)
+		}
+	}
 }
 
 // checkDeadLetters judges the moves to dead-letter queues: a source queue

@@ -33,8 +33,10 @@ type RunConfig struct {
 
 // settle is how long the healed cluster runs before the drain: every lease
 // taken during the run (at most maxVis, on a state machine clock at most
-// maxSkew ahead) has expired by then.
-const settle = maxSkew + maxVis*time.Second + 2*time.Second
+// maxSkew ahead) has expired by then, and so has every message of the
+// retention queue (stamped at most maxSkew ahead, judged by a clock at most
+// maxSkew behind).
+const settle = max(maxSkew+maxVis*time.Second, retentionSeconds*time.Second+2*maxSkew) + 2*time.Second
 
 // drainBudget bounds the drain.
 const drainBudget = 90 * time.Second
@@ -105,6 +107,7 @@ func Run(ctx context.Context, cfg RunConfig) *RunResult {
 	}
 	res.Faults = f.Counts()
 	time.Sleep(settle)
+	w.rec.MarkDrain()
 	if err := w.drain(ctx, drainBudget); err != nil {
 		res.Errors = append(res.Errors, err.Error())
 	}
@@ -137,8 +140,10 @@ type Report struct {
 	Unknown  int            `json:"unknown"`
 	Resolved int            `json:"resolved"`
 	// DeadLettered counts messages delivered from a dead-letter queue.
-	DeadLettered int      `json:"dead_lettered"`
-	Anomalies    []string `json:"anomalies,omitempty"`
+	DeadLettered int `json:"dead_lettered"`
+	// Expired counts acknowledged sends the retention period removed.
+	Expired   int      `json:"expired"`
+	Anomalies []string `json:"anomalies,omitempty"`
 	// Inconclusive lists checks that hit their limit (porcupine's
 	// timeout): no violation found, but not a full check either.
 	Inconclusive []string `json:"inconclusive,omitempty"`
@@ -198,7 +203,7 @@ func Check(res *RunResult) *Report {
 	}
 	if len(h.Ops) > 0 {
 		total := lin.CheckTotal(h, opts)
-		rep.DeadLettered = total.Counts.DeadLettered
+		rep.DeadLettered, rep.Expired = total.Counts.DeadLettered, total.Counts.Expired
 		for _, r := range []lin.Result{total, lin.CheckStandard(h, opts), lin.CheckFIFO(h, opts)} {
 			rep.add(r)
 		}

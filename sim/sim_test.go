@@ -250,7 +250,7 @@ func tail(b []byte, lines int) string {
 func summarize(t *testing.T, reports []*Report, d time.Duration, wall time.Duration, workers int) {
 	var virtual time.Duration
 	faults := map[string]int{}
-	var ops, ok, fail, unknown, resolved, anomalies, deadLettered int
+	var ops, ok, fail, unknown, resolved, anomalies, deadLettered, expired int
 	var failed, inconclusive []*Report
 	for _, r := range reports {
 		virtual += r.Virtual
@@ -260,6 +260,7 @@ func summarize(t *testing.T, reports []*Report, d time.Duration, wall time.Durat
 		ops, ok, fail, unknown, resolved = ops+r.Ops, ok+r.OK, fail+r.Fail, unknown+r.Unknown, resolved+r.Resolved
 		anomalies += len(r.Anomalies)
 		deadLettered += r.DeadLettered
+		expired += r.Expired
 		if r.Failed() {
 			failed = append(failed, r)
 		}
@@ -282,8 +283,8 @@ func summarize(t *testing.T, reports []*Report, d time.Duration, wall time.Durat
 	for _, k := range kinds {
 		fmt.Fprintf(&b, " %s=%d", k, faults[k])
 	}
-	fmt.Fprintf(&b, "\nops: %d (ok %d, fail %d, unknown %d; %d unknown resolved from the replicas); %d messages moved to a dead-letter queue\n",
-		ops, ok, fail, unknown, resolved, deadLettered)
+	fmt.Fprintf(&b, "\nops: %d (ok %d, fail %d, unknown %d; %d unknown resolved from the replicas)\n", ops, ok, fail, unknown, resolved)
+	fmt.Fprintf(&b, "messages moved to a dead-letter queue: %d; expired by retention before the drain: %d\n", deadLettered, expired)
 	fmt.Fprintf(&b, "anomalies: %d\n", anomalies)
 	for _, r := range inconclusive {
 		fmt.Fprintf(&b, "inconclusive (no violation found, check incomplete): seed %d: %s\n", r.Seed, strings.Join(r.Inconclusive, "; "))

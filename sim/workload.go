@@ -36,6 +36,9 @@ type queueSpec struct {
 	maxReceives int32
 	// delays: some sends to this queue ask for a delay.
 	delays bool
+	// retention is the queue's retention period in seconds (0: the
+	// default); a queue with one expires everything before the drain.
+	retention int32
 }
 
 // workloadQueues are created in this order (a dead-letter queue before its
@@ -45,7 +48,12 @@ var workloadQueues = []queueSpec{
 	{name: "ord.fifo", fifo: true, partitions: 2},
 	{name: "dl-src", partitions: 1, deadLetter: "dl-dead", maxReceives: 1},
 	{name: "dl-dead", partitions: 1},
+	{name: "ret", partitions: 1, retention: retentionSeconds},
 }
+
+// retentionSeconds is the "ret" queue's retention, the shortest allowed:
+// the run waits it out before the drain (see settle).
+const retentionSeconds = 60
 
 // sendQueues are the queues clients send to: all but dead-letter queues.
 var sendQueues = func() []queueSpec {
@@ -90,6 +98,9 @@ func (w *workload) createQueues(ctx context.Context) error {
 	for i := len(workloadQueues) - 1; i >= 0; i-- {
 		q := workloadQueues[i]
 		req := &wharfv1.CreateQueueRequest{Name: q.name, Fifo: q.fifo, Partitions: &q.partitions}
+		if q.retention > 0 {
+			req.MessageRetentionSeconds = &q.retention
+		}
 		if q.deadLetter != "" {
 			req.RedrivePolicy = &wharfv1.RedrivePolicy{DeadLetterQueue: q.deadLetter, MaxReceiveCount: q.maxReceives}
 		}
@@ -111,7 +122,8 @@ func (w *workload) createQueues(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("create queue %s: %w", q.name, err)
 		}
-		w.rec.SetQueue(q.name, lin.QueueInfo{FIFO: q.fifo, DeadLetter: q.deadLetter, MaxReceiveCount: q.maxReceives})
+		w.rec.SetQueue(q.name, lin.QueueInfo{FIFO: q.fifo, DeadLetter: q.deadLetter, MaxReceiveCount: q.maxReceives,
+			ExpireBeforeDrain: q.retention > 0})
 	}
 	return nil
 }
