@@ -237,17 +237,16 @@ func StartNATSCluster(ctx context.Context, bin, dir string, n int) (*NATSCluster
 		if sync {
 			syncLine = "  sync_interval: always\n"
 		}
+		cluster := ""
+		if n > 1 { // a cluster of one would wait for a JetStream meta group forever
+			cluster = fmt.Sprintf("cluster {\n  name: bench\n  listen: 127.0.0.1:%d\n  routes: [%s]\n}\n", ports[2*i+1], strings.Join(routes, ", "))
+		}
 		return fmt.Sprintf(`server_name: n%d
 listen: 127.0.0.1:%d
 jetstream {
   store_dir: %q
 %s}
-cluster {
-  name: bench
-  listen: 127.0.0.1:%d
-  routes: [%s]
-}
-`, i+1, ports[2*i], filepath.Join(dir, fmt.Sprintf("n%d", i+1)), syncLine, ports[2*i+1], strings.Join(routes, ", "))
+%s`, i+1, ports[2*i], filepath.Join(dir, fmt.Sprintf("n%d", i+1)), syncLine, cluster)
 	}
 	// Does this server know sync_interval? -t checks a configuration.
 	probe := filepath.Join(dir, "probe.conf")

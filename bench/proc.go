@@ -128,6 +128,29 @@ func procStat(pid string) (pgrp int, ticks int64, err error) {
 	return pgrp, ticks, nil
 }
 
+// groupLive counts the processes of group pgid that have not exited
+// (zombies waiting to be reaped do not count).
+func groupLive(pgid int) int {
+	entries, _ := os.ReadDir("/proc")
+	n := 0
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			n++
+		}
+	}
+	return n
+}
+
 // groupCPU sums the CPU times of every process in process group pgid.
 func groupCPU(pgid int) (time.Duration, error) {
 	entries, err := os.ReadDir("/proc")

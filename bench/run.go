@@ -26,7 +26,7 @@ type Config struct {
 	//               and one consumer: send-to-receive latency unloaded.
 	Mode        string        `json:"mode"`
 	Duration    time.Duration `json:"duration_ns"` // measured time; 0: until Count
-	Count       int64         `json:"count"`       // messages sent in the measured time; 0: until Duration
+	Count       int64         `json:"count"`       // messages sent in the measured time (and, for the modes that consume, consumed); 0: until Duration
 	Warmup      time.Duration `json:"warmup_ns"`   // run before measuring, not counted
 	BodySize    int           `json:"body_size"`
 	Inflight    int           `json:"inflight"`
@@ -435,24 +435,50 @@ func Run(ctx context.Context, target Target, cfg Config, progress Progress) (*Re
 		deadline = time.After(cfg.Duration)
 	}
 	ticker := time.NewTicker(time.Second)
+	onTick := func(now time.Time) {
+		rec.tick(now)
+		if progress != nil {
+			rec.mu.Lock()
+			p := rec.timeline[len(rec.timeline)-1]
+			rec.mu.Unlock()
+			progress(target.Name(), cfg.Mode, p)
+		}
+	}
+	byCount := false
 loop:
 	for {
 		select {
 		case <-deadline:
 			break loop
 		case <-stop:
+			byCount = true
 			break loop
 		case <-ctx.Done():
 			break loop
 		case now := <-ticker.C:
-			rec.tick(now)
-			if progress != nil {
-				rec.mu.Lock()
-				p := rec.timeline[len(rec.timeline)-1]
-				rec.mu.Unlock()
-				progress(target.Name(), cfg.Mode, p)
+			onTick(now)
+		}
+	}
+	// A run bounded by count measures until the messages it sent are
+	// consumed (or Drain passes, or the duration ends).
+	if byCount && tokens != nil {
+		drainBy := time.After(cfg.Drain)
+		poll := time.NewTicker(5 * time.Millisecond)
+	drain:
+		for len(tokens) > 0 {
+			select {
+			case <-poll.C:
+			case <-drainBy:
+				break drain
+			case <-deadline:
+				break drain
+			case <-ctx.Done():
+				break drain
+			case now := <-ticker.C:
+				onTick(now)
 			}
 		}
+		poll.Stop()
 	}
 	ticker.Stop()
 	ended := time.Now()
