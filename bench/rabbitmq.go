@@ -161,9 +161,11 @@ type RabbitCluster struct {
 	Procs   []*Proc
 	Nodes   []string
 	Version string
-	dir     string
-	env     [][]string
-	ctl     string
+	// QuorumMembers is how many members a probe quorum queue had.
+	QuorumMembers int
+	dir           string
+	env           [][]string
+	ctl           string
 }
 
 // rabbitErlArgs turns off the Erlang schedulers' busy waiting: three nodes
@@ -275,7 +277,41 @@ func StartRabbitCluster(ctx context.Context, dir string, n int) (*RabbitCluster,
 	if v, err := c.output(ctx, 0, "version"); err == nil {
 		c.Version = strings.TrimSpace(v)
 	}
+	if err := c.checkQuorumMembers(ctx); err != nil {
+		c.Stop()
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkQuorumMembers declares a probe quorum queue as the bench's queues
+// are declared and checks with rabbitmq-queues quorum_status that it has a
+// member on every node.
+func (c *RabbitCluster) checkQuorumMembers(ctx context.Context) error {
+	const probe = "bench-probe"
+	t := NewRabbitTarget(c.URLs, len(c.Nodes), nil)
+	if _, err := t.CreateQueue(ctx, probe, false); err != nil {
+		return err
+	}
+	defer t.DeleteQueue(ctx, probe)
+	queues := filepath.Join(filepath.Dir(c.ctl), "rabbitmq-queues")
+	cmd := exec.CommandContext(ctx, queues, "-n", c.Nodes[0], "quorum_status", probe)
+	cmd.Env, cmd.Dir = c.env[0], c.dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("rabbitmq-queues quorum_status: %v\n%s", err, out)
+	}
+	members := 0
+	for _, name := range c.Nodes {
+		if strings.Contains(string(out), name) {
+			members++
+		}
+	}
+	if members != len(c.Nodes) {
+		return fmt.Errorf("rabbitmq: a quorum queue has %d members, want %d:\n%s", members, len(c.Nodes), out)
+	}
+	c.QuorumMembers = members
+	return nil
 }
 
 func fileExists(p string) bool {
@@ -320,6 +356,6 @@ func (c *RabbitCluster) Stop() {
 
 // Describe says what the cluster runs, for the report.
 func (c *RabbitCluster) Describe() string {
-	return fmt.Sprintf("RabbitMQ %s, %d nodes, quorum queues (initial group size %d), persistent messages, publisher confirms, manual acks, consumer prefetch = receive batch; Erlang %s",
-		c.Version, len(c.Procs), len(c.Procs), rabbitErlArgs)
+	return fmt.Sprintf("RabbitMQ %s, %d nodes, quorum queues (initial group size %d; a probe queue had %d members), persistent messages, publisher confirms, manual acks, consumer prefetch = receive batch; Erlang %s",
+		c.Version, len(c.Procs), len(c.Procs), c.QuorumMembers, rabbitErlArgs)
 }
