@@ -96,7 +96,8 @@ func chart(b *strings.Builder, title string, ss []series, logY bool) {
 	if ymax <= 0 {
 		ymax = 1
 	}
-	lo, hi := 0.0, ymax*1.1
+	lo, step := 0.0, niceStep(ymax/4)
+	hi := step * math.Ceil(ymax/step)
 	if logY {
 		if math.IsInf(ymin, 1) {
 			ymin = ymax / 10
@@ -124,8 +125,8 @@ func chart(b *strings.Builder, title string, ss []series, logY bool) {
 			ticks = append(ticks, math.Pow(10, e))
 		}
 	} else {
-		for i := 0; i <= 4; i++ {
-			ticks = append(ticks, hi*float64(i)/4)
+		for v := 0.0; v <= hi+step/2; v += step {
+			ticks = append(ticks, v)
 		}
 	}
 	for _, tv := range ticks {
@@ -162,4 +163,18 @@ func tickLabel(v float64) string {
 	default:
 		return fmt.Sprintf("%g", v)
 	}
+}
+
+// niceStep rounds d up to 1, 2 or 5 times a power of ten, for axis ticks.
+func niceStep(d float64) float64 {
+	if d <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(d)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= d {
+			return m * p
+		}
+	}
+	return 10 * p
 }

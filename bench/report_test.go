@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,5 +134,13 @@ func TestWriteFiles(t *testing.T) {
 	}
 	if !strings.Contains(string(page), "<polyline") || strings.Contains(string(page), "<script") {
 		t.Error("plot should draw lines and hold no script")
+	}
+}
+
+func TestNiceStep(t *testing.T) {
+	for _, c := range []struct{ in, want float64 }{{1086, 2000}, {0.3, 0.5}, {7, 10}, {100, 100}, {0, 1}} {
+		if got := niceStep(c.in); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("niceStep(%v) = %v, want %v", c.in, got, c.want)
+		}
 	}
 }
