@@ -88,8 +88,9 @@ jepsen:
 # The Jepsen test against each planted bug in turn (MUTANTS, default all):
 # wharfd built from a rewritten copy of the tree (mutant-tree), the bug
 # switched on per process through GO_FAILPOINTS; prints which were caught.
+# Nodes snapshot every 50 entries, so restarts go through snapshots.
 JEPSEN_MUTANT_TREE ?= $(or $(TMPDIR),/tmp)/wharf-jepsen-mutant-tree
-JEPSEN_MUTANT_ARGS ?= -nodes 3 -time-limit 40s -rate 40 -hold 2s -quiet 1s \
+JEPSEN_MUTANT_ARGS ?= -nodes 3 -time-limit 40s -rate 40 -hold 2s -quiet 1s -wharfd-args '--snapshot-entries 50' \
 	-nemesis kill-one,kill-leader,pause,partition-isolate,partition-oneway,clock-skew
 jepsen-mutants:
 	@$(MAKE) --no-print-directory mutant-tree MUTANT_TREE=$(JEPSEN_MUTANT_TREE)

@@ -69,11 +69,13 @@ func (n *Node) Running() bool {
 
 // Cluster runs wharfd processes on 127.0.0.1 behind the proxies of Net.
 type Cluster struct {
-	Bin  string
-	Dir  string
-	Net  *Net
-	Env  []string // extra environment for every wharfd (planted bugs)
-	Logf func(format string, args ...any)
+	Bin string
+	Dir string
+	Net *Net
+	Env []string // extra environment for every wharfd (planted bugs)
+	// NodeArgs are extra flags for every wharfd.
+	NodeArgs []string
+	Logf     func(format string, args ...any)
 
 	mu      sync.Mutex
 	crashes []string // processes that exited without being told to
@@ -224,6 +226,7 @@ func (c *Cluster) launch(n *Node) error {
 	args := []string{"--data-dir", n.DataDir, "--api-addr", n.APIAddr, "--raft-addr", n.RaftAddr,
 		"--api-advertise-addr", n.ProxyAPI, "--raft-advertise-addr", n.ProxyRaft, "--log-level", "warn"}
 	args = append(args, n.args...)
+	args = append(args, c.NodeArgs...)
 	if n.ClockOffset != 0 {
 		args = append(args, "--test-clock-offset", n.ClockOffset.String())
 	}

@@ -178,8 +178,8 @@ func (n *nemesis) restart(ctx context.Context, ids []int) error {
 		}
 	}
 	if len(stuck) > 0 {
-		n.note("nodes %v not ready %v after a restart (of %v) at %.1fs; killed and started again one at a time",
-			stuck, readyLimit, ids, time.Since(n.began).Seconds())
+		n.note("nodes %v did not become ready after a restart (of %v; crashed, or not ready within %v) at %.1fs; killed and started again one at a time",
+			stuck, ids, readyLimit, time.Since(n.began).Seconds())
 		for _, id := range stuck {
 			n.c.Kill(id)
 		}

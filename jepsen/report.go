@@ -156,9 +156,12 @@ func (r *Report) Summary() string {
 			v += " (inconclusive)"
 		}
 		c := res.Counts
-		if c == (lin.Counts{}) && (res.Checker == "standard" || res.Checker == "fifo") {
+		switch {
+		case c == (lin.Counts{}) && (res.Checker == "standard" || res.Checker == "fifo"):
 			fmt.Fprintf(&b, "  %-8s %s (porcupine model: leases, order, deletes, deduplication)\n", res.Checker, v)
-		} else {
+		case res.Checker == "empty":
+			fmt.Fprintf(&b, "  %-8s %s (every queue counts no message after the drain)\n", res.Checker, v)
+		default:
 			fmt.Fprintf(&b, "  %-8s %-8s ok=%d lost=%d (prefix %d, middle %d, suffix %d) unexpected=%d duplicated=%d redelivered=%d recovered=%d dead-lettered=%d\n",
 				res.Checker, v, c.OK, c.Lost, c.LostPrefix, c.LostMiddle, c.LostSuffix, c.Unexpected, c.Duplicated, c.Redelivered, c.Recovered, c.DeadLettered)
 		}

@@ -40,8 +40,11 @@ type Options struct {
 	// Mutant names a planted bug (core/mutants) to turn on in every node
 	// through GO_FAILPOINTS; the binary must come from a failpoint build.
 	Mutant string
-	Seed   uint64
-	Logf   func(format string, args ...any) `json:"-"`
+	// NodeArgs are extra wharfd flags for every node (--snapshot-entries
+	// 50 makes restarts go through snapshots).
+	NodeArgs []string
+	Seed     uint64
+	Logf     func(format string, args ...any) `json:"-"`
 }
 
 // Defaults fills unset options.
@@ -171,6 +174,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.NodeArgs = o.NodeArgs
 	defer func() {
 		c.Close()
 		// Keep the logs, not the data.
@@ -225,7 +229,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.ProxyAccepted, rep.ProxyIdentified, rep.ProxyHeld = c.Net.Stats()
 	rep.Liveness = append(c.Crashes(), nem.Liveness()...)
 	logf("checking %d ops", len(h.Ops))
-	rep.Results = Check(h, o.Workloads, o.Results)
+	rep.Results = append(Check(h, o.Workloads, o.Results), w.checkEmpty(ctx))
 	rep.Valid = true
 	for _, r := range rep.Results {
 		rep.Valid = rep.Valid && r.Valid

@@ -490,3 +490,53 @@ func (cl *client) drainQueue(ctx context.Context, queue string) (int, error) {
 	}
 	return total, nil
 }
+
+// CheckEmpty is the final read after the drain: every drained queue must
+// count no message, visible, in flight or delayed (a message the drain
+// could not see, such as one left in flight by a move, shows here). The
+// counts are read until they are zero, for up to 10 s, through the nodes
+// that were ready for the drain.
+func (w *workload) checkEmpty(ctx context.Context) lin.Result {
+	res := lin.Result{Checker: "empty", Valid: true}
+	var queues []string
+	for _, q := range []string{QueueStd, QueueFIFO, QueueDLQSrc, QueueDLQDead} {
+		if _, ok := w.rec.History().Queues[q]; ok {
+			queues = append(queues, q)
+		}
+	}
+	nodes := w.drainNodes
+	if len(nodes) == 0 {
+		nodes = w.c.IDs()
+	}
+	for _, q := range queues {
+		last := ""
+		deadline := time.Now().Add(10 * time.Second)
+		for i := 0; ; i++ {
+			node := nodes[i%len(nodes)]
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			resp, err := w.svc(node).GetQueue(cctx, &wharfv1.GetQueueRequest{Queue: q})
+			cancel()
+			if err == nil {
+				a := resp.Queue
+				if a.ApproximateNumberOfMessages+a.ApproximateNumberOfMessagesNotVisible+a.ApproximateNumberOfMessagesDelayed == 0 {
+					last = ""
+					break
+				}
+				last = fmt.Sprintf("after the drain %s still counts %d visible, %d in flight, %d delayed messages",
+					q, a.ApproximateNumberOfMessages, a.ApproximateNumberOfMessagesNotVisible, a.ApproximateNumberOfMessagesDelayed)
+			} else {
+				last = fmt.Sprintf("after the drain, GetQueue %s failed: %v", q, err)
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		if last != "" {
+			res.Valid = false
+			res.AnomalyCount++
+			res.Anomalies = append(res.Anomalies, last)
+		}
+	}
+	return res
+}
