@@ -316,8 +316,13 @@ func (f *faults) replace(ctx context.Context, pick uint64) error {
 		return fmt.Errorf("node joining via %d: %w", via, err)
 	}
 	member := func() *node.Node { return f.c.Node(joined) }
+	// Each call has its own deadline, as an operator's CLI call does; the
+	// budget bounds them all.
+	call := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, opTimeout) }
 	for {
-		_, err := member().RemoveNode(ctx, &wharfv1.RemoveNodeRequest{NodeId: victim})
+		cctx, cancel := call()
+		_, err := member().RemoveNode(cctx, &wharfv1.RemoveNodeRequest{NodeId: victim})
+		cancel()
 		if err == nil {
 			break
 		}
@@ -327,7 +332,9 @@ func (f *faults) replace(ctx context.Context, pick uint64) error {
 		time.Sleep(500 * time.Millisecond)
 	}
 	for {
-		st, err := member().GetClusterStatus(ctx, &wharfv1.GetClusterStatusRequest{})
+		cctx, cancel := call()
+		st, err := member().GetClusterStatus(cctx, &wharfv1.GetClusterStatusRequest{})
+		cancel()
 		if err == nil && !slices.ContainsFunc(st.GetNodes(), func(n *wharfv1.ClusterNode) bool { return n.GetNodeId() == victim }) {
 			break
 		}

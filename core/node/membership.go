@@ -15,8 +15,22 @@ const membershipInterval = 500 * time.Millisecond
 
 func (n *Node) membershipLoop(ctx context.Context) {
 	every(ctx, membershipInterval, nil, func(ctx context.Context) {
-		cluster := n.clusterView()
-		if cluster == nil {
+		leadsAny := false
+		for id := range n.localReplicas() {
+			leadsAny = leadsAny || n.leads(id)
+		}
+		if !leadsAny {
+			return
+		}
+		// A fresh, linearizable read, not the cached view: a leader that
+		// has just taken over may hold a view from before a replica was
+		// added, and removing that replica cannot be undone (a removed
+		// Raft id never comes back), which left a shard short of a
+		// replica for good (found by the simulator, seed 116854810).
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		cluster, err := n.readCluster(c)
+		cancel()
+		if err != nil {
 			return
 		}
 		addr := map[uint64]string{}

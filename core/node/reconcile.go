@@ -79,6 +79,14 @@ func (n *Node) startAssigned(sh *raftv1.ShardRecord, r *raftv1.Replica, addr map
 	if n.nh.HasNodeInfo(sh.GetShardId(), r.GetReplicaId()) {
 		return n.startReplica(sh.GetShardId(), r.GetReplicaId(), nil, false)
 	}
+	// No Raft state for this replica: a state machine store of the shard
+	// here is left from an earlier replica of it on this node (removed, or
+	// a removal a crash cut short). Opened by the new replica, it would
+	// start it at the old one's applied index (dragonboat panics: "new
+	// node at non-zero index"; found by the simulator, seed 839856194).
+	if err := n.dropShardStore(sh.GetShardId()); err != nil {
+		return err
+	}
 	if !r.GetInitial() {
 		return n.startReplica(sh.GetShardId(), r.GetReplicaId(), nil, true)
 	}

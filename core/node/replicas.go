@@ -70,7 +70,36 @@ func (n *Node) removeReplica(ctx context.Context, shardID, replicaID uint64) err
 	if err := n.nh.SyncRemoveData(ctx, shardID, replicaID); err != nil {
 		return fmt.Errorf("remove data of replica %d of shard %d: %w", replicaID, shardID, err)
 	}
+	if shardID != metaShardID {
+		if err := n.dropShardStore(shardID); err != nil {
+			return err
+		}
+	}
 	n.log.Info("replica removed", "shard", shardID, "replica", replicaID)
+	return nil
+}
+
+// dropShardStore deletes the state machine store of a queue shard on this
+// node, durably (its parent directory is synced), if there is one. The
+// shard must have no running replica here.
+func (n *Node) dropShardStore(shardID uint64) error {
+	dir := n.queueShardDir(shardID)
+	fs := n.cfg.FS
+	if _, err := fs.Stat(dir); err != nil {
+		return nil // nothing stored
+	}
+	if err := fs.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove the store of shard %d: %w", shardID, err)
+	}
+	parent, err := fs.OpenDir(fs.PathDir(dir))
+	if err != nil {
+		return fmt.Errorf("open the parent of the store of shard %d: %w", shardID, err)
+	}
+	defer parent.Close()
+	if err := parent.Sync(); err != nil {
+		return fmt.Errorf("sync the parent of the store of shard %d: %w", shardID, err)
+	}
+	n.log.Info("removed the store of an earlier replica", "shard", shardID, "dir", dir)
 	return nil
 }
 
