@@ -8,6 +8,7 @@ import (
 	"github.com/wharfmq/wharf/core/node"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,9 @@ type config struct {
 	logFormat       string
 	// clockOffset shifts the node's clock (tests only: clock skew).
 	clockOffset time.Duration
+	// pprofAddr, when set, is the host:port net/http/pprof is served on,
+	// on a listener of its own (never the API address).
+	pprofAddr string
 }
 
 // parseFlags parses args. It returns flag.ErrHelp for -h, and an error
@@ -60,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Uint64Var(&c.snapshotEntries, "snapshot-entries", 0, "applied entries between Raft snapshots of a shard (0: the node's defaults)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "host:port to serve net/http/pprof on, on its own listener (off when empty; keep it on 127.0.0.1 or a private network)")
 	fs.DurationVar(&c.clockOffset, "test-clock-offset", 0, "TEST ONLY: shift this node's clock by this much (clock-skew tests); never set it in production")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -96,6 +101,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.apiAddr == "" || c.raftAddr == "" {
 		problems = append(problems, "--api-addr and --raft-addr must not be empty")
+	}
+	if c.pprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.pprofAddr); err != nil {
+			problems = append(problems, fmt.Sprintf("--pprof-addr must be host:port: %v", err))
+		} else if c.pprofAddr == c.apiAddr || c.pprofAddr == c.raftAddr {
+			problems = append(problems, "--pprof-addr must differ from --api-addr and --raft-addr")
+		}
 	}
 	nodeIDSet := false
 	fs.Visit(func(f *flag.Flag) { nodeIDSet = nodeIDSet || f.Name == "node-id" })

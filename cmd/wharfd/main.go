@@ -86,6 +86,17 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		logger.Error("cannot listen on --raft-addr", "addr", cfg.raftAddr, "err", err)
 		return 1
 	}
+	if cfg.pprofAddr != "" {
+		pln, err := net.Listen("tcp", cfg.pprofAddr)
+		if err != nil {
+			logger.Error("cannot listen on --pprof-addr", "addr", cfg.pprofAddr, "err", err)
+			return 1
+		}
+		pctx, stopPprof := context.WithCancel(context.Background())
+		defer stopPprof()
+		go servePprof(pctx, pln, logger.With("component", "pprof"))
+		logger.Info("serving pprof", "pprof_addr", pln.Addr().String())
+	}
 
 	peers := peer.NewClient()
 	defer peers.Close()

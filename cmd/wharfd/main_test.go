@@ -96,6 +96,8 @@ func TestBadFlags(t *testing.T) {
 		{"--replication-factor", "6"},
 		{"--queue-shards", "1000"},
 		{"--test-clock-offset", "soon"},
+		{"--pprof-addr", "6060"},                                           // no host:port
+		{"--pprof-addr", "127.0.0.1:7070", "--api-addr", "127.0.0.1:7070"}, // the API's address
 		// The members list advertised Raft addresses: with a proxy in
 		// front, --raft-addr is not one of them.
 		{"--raft-addr", "127.0.0.1:9001", "--raft-advertise-addr", "127.0.0.1:9101", "--node-id", "1",
@@ -223,6 +225,63 @@ func TestAdvertiseAndClockFlags(t *testing.T) {
 	}
 	if d := time.Until(cfg.Now()); d > -89*time.Second || d < -91*time.Second {
 		t.Errorf("clock offset %v, want -90s", d)
+	}
+}
+
+func TestPprofFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, ""}, // off by default
+		{[]string{"--pprof-addr", "127.0.0.1:6060"}, "127.0.0.1:6060"},
+		{[]string{"--pprof-addr=:6060"}, ":6060"},
+	} {
+		c, err := parseFlags(tc.args, io.Discard)
+		if err != nil || c.pprofAddr != tc.want {
+			t.Errorf("%q: pprofAddr %q, err %v; want %q", tc.args, c.pprofAddr, err, tc.want)
+		}
+	}
+}
+
+func TestPprofServedOnItsOwnListener(t *testing.T) {
+	addrs := freeAddrs(t, 3)
+	apiAddr, raftAddr, pprofAddr := addrs[0], addrs[1], addrs[2]
+	fake := &fakeNode{}
+	stderr := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--data-dir", t.TempDir(), "--api-addr", apiAddr, "--raft-addr", raftAddr,
+			"--pprof-addr", pprofAddr}, stderr, fake.start)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("run did not return after cancel")
+		}
+	}()
+	waitFor(t, "http://"+apiAddr+"/readyz")
+	waitFor(t, "http://"+pprofAddr+"/debug/pprof/cmdline")
+	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("pprof goroutine page: %d\n%.200s", resp.StatusCode, body)
+	}
+	// Not on the API address.
+	resp, err = http.Get("http://" + apiAddr + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Error("pprof served on the API address")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -62,4 +63,35 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Lo
 		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// pprofHandler serves net/http/pprof's pages on a mux of its own, so that
+// they are reachable only on --pprof-addr, never on the API address.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// servePprof serves pprofHandler on ln until ctx ends. Profiles are
+// diagnostics: a failure is logged, never fatal to the node.
+func servePprof(ctx context.Context, ln net.Listener, logger *slog.Logger) {
+	srv := &http.Server{
+		Handler:           pprofHandler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		// No write timeout: a CPU profile or trace runs as long as its
+		// ?seconds= asks.
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("pprof server stopped", "addr", ln.Addr().String(), "err", err)
+	}
 }
