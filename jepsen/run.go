@@ -211,6 +211,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	logf("healing")
 	if err := nem.healAll(ctx); err != nil {
+		if crashes := c.Crashes(); len(crashes) > 0 {
+			err = fmt.Errorf("%w; crashes: %s", err, strings.Join(crashes, "; "))
+		}
 		return nil, fmt.Errorf("heal: %w", err)
 	}
 	// Every lease a client took expires before the drain begins.
