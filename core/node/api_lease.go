@@ -66,7 +66,7 @@ func (n *Node) runLeaseOps(ctx context.Context, rec *raftv1.QueueRecord, ops []l
 		pl := rec.GetPartitions()[p]
 		res, err := n.proposeQueue(ctx, pl.GetShardId(), mk(partitionConfig(rec, pl, nil), batch))
 		if err == nil {
-			err = statusError(res.GetStatus())
+			err = commandError(res.GetStatus())
 		}
 		if err == nil && len(res.GetOutcomes()) != len(batch) {
 			err = core.Errorf(core.Internal, "%d leases returned %d outcomes", len(batch), len(res.GetOutcomes()))
@@ -82,38 +82,50 @@ func (n *Node) runLeaseOps(ctx context.Context, rec *raftv1.QueueRecord, ops []l
 }
 
 func (n *Node) DeleteMessage(ctx context.Context, req *wharfv1.DeleteMessageRequest) (*wharfv1.DeleteMessageResponse, error) {
-	rec, err := n.queue(ctx, "queue", req.GetQueue())
+	err := n.withQueue(ctx, req.GetQueue(), handlesSuspect(req.GetReceiptHandle()), func(rec *raftv1.QueueRecord) (bool, error) {
+		op, err := leaseOpFor(rec, "receipt_handle", req.GetReceiptHandle())
+		if err != nil {
+			return false, err
+		}
+		results := make([]entryResult, 1)
+		n.runLeaseOps(ctx, rec, []leaseOp{op}, results, deleteCmd)
+		return allStale(results), results[0].err
+	})
 	if err != nil {
-		return nil, err
-	}
-	op, err := leaseOpFor(rec, "receipt_handle", req.GetReceiptHandle())
-	if err != nil {
-		return nil, err
-	}
-	results := make([]entryResult, 1)
-	n.runLeaseOps(ctx, rec, []leaseOp{op}, results, deleteCmd)
-	if err := results[0].err; err != nil {
 		return nil, err
 	}
 	return &wharfv1.DeleteMessageResponse{}, nil
 }
 
 func (n *Node) DeleteMessageBatch(ctx context.Context, req *wharfv1.DeleteMessageBatchRequest) (*wharfv1.DeleteMessageBatchResponse, error) {
-	rec, err := n.queue(ctx, "queue", req.GetQueue())
-	if err != nil {
+	if err := validate.QueueName("queue", req.GetQueue()); err != nil {
 		return nil, err
 	}
 	in := req.GetEntries()
 	if err := validate.BatchIDs(len(in), func(i int) string { return in[i].GetId() }); err != nil {
 		return nil, err
 	}
-	ops := make([]leaseOp, len(in))
-	results := make([]entryResult, len(in))
+	handles := make([]string, len(in))
 	for i, e := range in {
-		ops[i], results[i].err = leaseOpFor(rec, validate.EntryPrefix(i)+"receipt_handle", e.GetReceiptHandle())
+		handles[i] = e.GetReceiptHandle()
 	}
-	n.runLeaseOps(ctx, rec, ops, results, deleteCmd)
-	if err := wholeFailure(results); err != nil {
+	var results []entryResult
+	err := n.withQueue(ctx, req.GetQueue(), handlesSuspect(handles...), func(rec *raftv1.QueueRecord) (bool, error) {
+		ops := make([]leaseOp, len(in))
+		results = make([]entryResult, len(in))
+		for i, e := range in {
+			ops[i], results[i].err = leaseOpFor(rec, validate.EntryPrefix(i)+"receipt_handle", e.GetReceiptHandle())
+		}
+		n.runLeaseOps(ctx, rec, ops, results, deleteCmd)
+		if err := wholeFailure(results); err != nil {
+			if !allStale(results) {
+				return false, notStale(err)
+			}
+			return true, err
+		}
+		return false, nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	resp := &wharfv1.DeleteMessageBatchResponse{}
@@ -128,47 +140,59 @@ func (n *Node) DeleteMessageBatch(ctx context.Context, req *wharfv1.DeleteMessag
 }
 
 func (n *Node) ChangeMessageVisibility(ctx context.Context, req *wharfv1.ChangeMessageVisibilityRequest) (*wharfv1.ChangeMessageVisibilityResponse, error) {
-	rec, err := n.queue(ctx, "queue", req.GetQueue())
+	err := n.withQueue(ctx, req.GetQueue(), handlesSuspect(req.GetReceiptHandle()), func(rec *raftv1.QueueRecord) (bool, error) {
+		op, err := leaseOpFor(rec, "receipt_handle", req.GetReceiptHandle())
+		if err != nil {
+			return false, err
+		}
+		if err := validate.VisibilityTimeout("visibility_timeout_seconds", req.GetVisibilityTimeoutSeconds()); err != nil {
+			return false, err
+		}
+		op.visibility = req.GetVisibilityTimeoutSeconds()
+		results := make([]entryResult, 1)
+		n.runLeaseOps(ctx, rec, []leaseOp{op}, results, changeCmd)
+		return allStale(results), results[0].err
+	})
 	if err != nil {
-		return nil, err
-	}
-	op, err := leaseOpFor(rec, "receipt_handle", req.GetReceiptHandle())
-	if err != nil {
-		return nil, err
-	}
-	if err := validate.VisibilityTimeout("visibility_timeout_seconds", req.GetVisibilityTimeoutSeconds()); err != nil {
-		return nil, err
-	}
-	op.visibility = req.GetVisibilityTimeoutSeconds()
-	results := make([]entryResult, 1)
-	n.runLeaseOps(ctx, rec, []leaseOp{op}, results, changeCmd)
-	if err := results[0].err; err != nil {
 		return nil, err
 	}
 	return &wharfv1.ChangeMessageVisibilityResponse{}, nil
 }
 
 func (n *Node) ChangeMessageVisibilityBatch(ctx context.Context, req *wharfv1.ChangeMessageVisibilityBatchRequest) (*wharfv1.ChangeMessageVisibilityBatchResponse, error) {
-	rec, err := n.queue(ctx, "queue", req.GetQueue())
-	if err != nil {
+	if err := validate.QueueName("queue", req.GetQueue()); err != nil {
 		return nil, err
 	}
 	in := req.GetEntries()
 	if err := validate.BatchIDs(len(in), func(i int) string { return in[i].GetId() }); err != nil {
 		return nil, err
 	}
-	ops := make([]leaseOp, len(in))
-	results := make([]entryResult, len(in))
+	handles := make([]string, len(in))
 	for i, e := range in {
-		prefix := validate.EntryPrefix(i)
-		ops[i], results[i].err = leaseOpFor(rec, prefix+"receipt_handle", e.GetReceiptHandle())
-		if results[i].err == nil {
-			results[i].err = validate.VisibilityTimeout(prefix+"visibility_timeout_seconds", e.GetVisibilityTimeoutSeconds())
-			ops[i].visibility = e.GetVisibilityTimeoutSeconds()
-		}
+		handles[i] = e.GetReceiptHandle()
 	}
-	n.runLeaseOps(ctx, rec, ops, results, changeCmd)
-	if err := wholeFailure(results); err != nil {
+	var results []entryResult
+	err := n.withQueue(ctx, req.GetQueue(), handlesSuspect(handles...), func(rec *raftv1.QueueRecord) (bool, error) {
+		ops := make([]leaseOp, len(in))
+		results = make([]entryResult, len(in))
+		for i, e := range in {
+			prefix := validate.EntryPrefix(i)
+			ops[i], results[i].err = leaseOpFor(rec, prefix+"receipt_handle", e.GetReceiptHandle())
+			if results[i].err == nil {
+				results[i].err = validate.VisibilityTimeout(prefix+"visibility_timeout_seconds", e.GetVisibilityTimeoutSeconds())
+				ops[i].visibility = e.GetVisibilityTimeoutSeconds()
+			}
+		}
+		n.runLeaseOps(ctx, rec, ops, results, changeCmd)
+		if err := wholeFailure(results); err != nil {
+			if !allStale(results) {
+				return false, notStale(err)
+			}
+			return true, err
+		}
+		return false, nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	resp := &wharfv1.ChangeMessageVisibilityBatchResponse{}

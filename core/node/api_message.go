@@ -15,38 +15,56 @@ import (
 )
 
 func (n *Node) SendMessage(ctx context.Context, req *wharfv1.SendMessageRequest) (*wharfv1.SendMessageResponse, error) {
-	rec, err := n.queue(ctx, "queue", req.GetQueue())
+	var resp *wharfv1.SendMessageResponse
+	err := n.withQueue(ctx, req.GetQueue(), nil, func(rec *raftv1.QueueRecord) (bool, error) {
+		e, err := n.sendEntry(rec, "", req.GetBody(), req.DelaySeconds, req.GetAttributes(),
+			req.GetMessageGroupId(), req.GetMessageDeduplicationId(), req.GetRequestId())
+		if err != nil {
+			return false, err
+		}
+		sent, err := n.send(ctx, rec, entryPartition(rec, e, n.rnd), []*raftv1.SendEntry{e})
+		if err != nil {
+			return isStaleRecord(err), err
+		}
+		if err := statusError(sent[0].GetStatus()); err != nil {
+			return false, err
+		}
+		resp = &wharfv1.SendMessageResponse{
+			MessageId:      sent[0].GetMessageId(),
+			Md5OfBody:      md5Hex(req.GetBody()),
+			SequenceNumber: sequenceNumber(rec, sent[0].GetSeq()),
+		}
+		return false, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	e, err := n.sendEntry(rec, "", req.GetBody(), req.DelaySeconds, req.GetAttributes(),
-		req.GetMessageGroupId(), req.GetMessageDeduplicationId(), req.GetRequestId())
-	if err != nil {
-		return nil, err
-	}
-	sent, err := n.send(ctx, rec, entryPartition(rec, e, n.rnd), []*raftv1.SendEntry{e})
-	if err != nil {
-		return nil, err
-	}
-	if err := statusError(sent[0].GetStatus()); err != nil {
-		return nil, err
-	}
-	return &wharfv1.SendMessageResponse{
-		MessageId:      sent[0].GetMessageId(),
-		Md5OfBody:      md5Hex(req.GetBody()),
-		SequenceNumber: sequenceNumber(rec, sent[0].GetSeq()),
-	}, nil
+	return resp, nil
 }
 
 func (n *Node) SendMessageBatch(ctx context.Context, req *wharfv1.SendMessageBatchRequest) (*wharfv1.SendMessageBatchResponse, error) {
-	rec, err := n.queue(ctx, "queue", req.GetQueue())
-	if err != nil {
+	if err := validate.QueueName("queue", req.GetQueue()); err != nil {
 		return nil, err
 	}
 	in := req.GetEntries()
 	if err := validate.BatchIDs(len(in), func(i int) string { return in[i].GetId() }); err != nil {
 		return nil, err
 	}
+	var resp *wharfv1.SendMessageBatchResponse
+	err := n.withQueue(ctx, req.GetQueue(), nil, func(rec *raftv1.QueueRecord) (bool, error) {
+		var err error
+		resp, err = n.sendBatch(ctx, rec, in)
+		return err != nil && isStaleRecord(err), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// sendBatch is SendMessageBatch with the queue's record. It fails as a
+// whole with a staleRecordError only when every entry met one.
+func (n *Node) sendBatch(ctx context.Context, rec *raftv1.QueueRecord, in []*wharfv1.SendMessageBatchRequestEntry) (*wharfv1.SendMessageBatchResponse, error) {
 	results := make([]entryResult, len(in))
 	sent := make([]*raftv1.SendOutcome, len(in))
 	entries := make([]*raftv1.SendEntry, len(in))
@@ -76,6 +94,9 @@ func (n *Node) SendMessageBatch(ctx context.Context, req *wharfv1.SendMessageBat
 		}
 	}
 	if err := wholeFailure(results); err != nil {
+		if !allStale(results) {
+			err = notStale(err)
+		}
 		return nil, err
 	}
 	resp := &wharfv1.SendMessageBatchResponse{}
@@ -167,7 +188,7 @@ func (n *Node) send(ctx context.Context, rec *raftv1.QueueRecord, p int, entries
 	if err != nil {
 		return nil, err
 	}
-	if err := statusError(res.GetStatus()); err != nil {
+	if err := commandError(res.GetStatus()); err != nil {
 		return nil, err
 	}
 	if len(res.GetSent()) != len(entries) {

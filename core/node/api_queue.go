@@ -175,7 +175,19 @@ func (n *Node) DeleteQueue(ctx context.Context, req *wharfv1.DeleteQueueRequest)
 	}
 	// The queue is gone as far as clients can tell. The same command
 	// recorded its partitions as pending drops; the drop loop deletes their
-	// data, and a crash before it does only delays that.
+	// data and acknowledges them, and a crash before it does only delays
+	// that. The partitions are dropped here too before answering, so that
+	// once a delete is acknowledged no node serves a send or receive from a
+	// cached record of the queue (qcache.go): the queue shards refuse
+	// commands for dropped partitions. When a drop fails (its shard is
+	// unavailable), the delete is still done and the loop retries; until
+	// then a node's cached record lives at most queueCacheTTL.
+	n.qcache.forget(req.GetQueue())
+	for _, pl := range res.GetDropped() {
+		if n.cfg.skipDropLoop || !n.dropOne(ctx, pl) {
+			break // (tests: skipDropLoop stands for a crash before the drops)
+		}
+	}
 	n.kickDrops()
 	return &wharfv1.DeleteQueueResponse{}, nil
 }

@@ -26,10 +26,22 @@ const (
 )
 
 func (n *Node) ReceiveMessage(ctx context.Context, req *wharfv1.ReceiveMessageRequest) (*wharfv1.ReceiveMessageResponse, error) {
-	rec, err := n.queue(ctx, "queue", req.GetQueue())
+	var resp *wharfv1.ReceiveMessageResponse
+	err := n.withQueue(ctx, req.GetQueue(), nil, func(rec *raftv1.QueueRecord) (bool, error) {
+		var err error
+		resp, err = n.receiveMessages(ctx, rec, req)
+		return err != nil && isStaleRecord(err), err
+	})
 	if err != nil {
 		return nil, err
 	}
+	return resp, nil
+}
+
+// receiveMessages is ReceiveMessage with the queue's record. It fails with
+// a staleRecordError only when a partition refused the receive before any
+// message was leased.
+func (n *Node) receiveMessages(ctx context.Context, rec *raftv1.QueueRecord, req *wharfv1.ReceiveMessageRequest) (*wharfv1.ReceiveMessageResponse, error) {
 	maxMessages, visibility, wait, err := validate.Receive(req, rec.GetAttributes())
 	if err != nil {
 		return nil, err
@@ -102,7 +114,7 @@ func (n *Node) receive(ctx context.Context, rec *raftv1.QueueRecord, pl *raftv1.
 	if err != nil {
 		return nil, err
 	}
-	if err := statusError(res.GetStatus()); err != nil {
+	if err := commandError(res.GetStatus()); err != nil {
 		return nil, err
 	}
 	msgs := make([]*wharfv1.Message, 0, len(res.GetDelivered()))

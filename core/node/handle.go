@@ -70,3 +70,24 @@ func decodeHandle(field, s string, queueID uint64) (handle, error) {
 	}
 	return handle{queueID: v[1], partitionID: v[2], seq: v[3], receiveCount: int32(v[4]), tag: binary.BigEndian.Uint64(b)}, nil
 }
+
+// handleQueueID returns the queue id a receipt handle names, when it parses
+// that far; decodeHandle judges the rest.
+func handleQueueID(s string) (uint64, bool) {
+	if s == "" || len(s) > maxHandleLen {
+		return 0, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return 0, false
+	}
+	v, n := binary.Uvarint(b)
+	if n <= 0 || v != handleVersion {
+		return 0, false
+	}
+	id, n := binary.Uvarint(b[n:])
+	if n <= 0 {
+		return 0, false
+	}
+	return id, true
+}

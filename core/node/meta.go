@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"time"
 
 	"github.com/wharfmq/wharf/core"
 	"github.com/wharfmq/wharf/core/shard"
@@ -10,7 +11,10 @@ import (
 )
 
 // Metadata reads go through the metadata shard's linearizable reads, so a
-// request never acts on a queue that was deleted before it arrived.
+// request never acts on a queue that was deleted before it arrived. The data
+// path (send, receive, delete, change visibility) takes queue records from
+// the node's cache instead, which keeps that promise another way: see
+// qcache.go.
 
 // readShards returns the registered queue shards.
 func (n *Node) readShards(ctx context.Context) ([]*raftv1.ShardRecord, error) {
@@ -26,7 +30,9 @@ func (n *Node) readShards(ctx context.Context) ([]*raftv1.ShardRecord, error) {
 }
 
 // findQueue returns the named queue's record; nil when there is none.
+// Every lookup refreshes the node's queue cache (qcache.go).
 func (n *Node) findQueue(ctx context.Context, name string) (*raftv1.QueueRecord, error) {
+	gen, began := n.qcache.gen.Load(), time.Now()
 	v, err := n.read(ctx, metaShardID, shard.MetaQueueQuery{Name: name})
 	if err != nil {
 		return nil, err
@@ -34,6 +40,11 @@ func (n *Node) findQueue(ctx context.Context, name string) (*raftv1.QueueRecord,
 	rec, ok := v.(*raftv1.QueueRecord)
 	if !ok {
 		return nil, core.Errorf(core.Internal, "metadata queue lookup returned %T", v)
+	}
+	if rec == nil || len(rec.GetPartitions()) == 0 {
+		n.qcache.forget(name)
+	} else {
+		n.qcache.put(name, rec, gen, began)
 	}
 	return rec, nil
 }

@@ -98,6 +98,8 @@ type Node struct {
 
 	// routes says which nodes host each shard, for forwarding.
 	routes routeTable
+	// qcache holds queue records for the data path (qcache.go).
+	qcache queueCache
 	// view is the cluster layout last read (see view.go), and viewRead
 	// when, in Unix nanoseconds.
 	view     atomic.Pointer[raftv1.MetaState]

@@ -35,7 +35,7 @@ func (n *Node) startReplica(shardID, replicaID uint64, members map[uint64]string
 	cfg.ReplicaID = replicaID
 	var err error
 	if shardID == metaShardID {
-		create := func(uint64, uint64) sm.IStateMachine { return shard.NewMetaSM() }
+		create := func(uint64, uint64) sm.IStateMachine { return shard.NewMetaSMWithHook(n.onMetaApplied) }
 		err = n.nh.StartReplica(targets, join, create, cfg)
 	} else {
 		dir := n.queueShardDir(shardID)

@@ -43,6 +43,10 @@ type MetaSM struct {
 	// snapshot recovery until the next one (dragonboat does not tell a
 	// recovery the snapshot's index; see MetaAppliedQuery).
 	applied uint64
+	// applyHook, when set, is called after every applied entry and
+	// snapshot recovery, outside the lock (the node drops its cached
+	// queue records).
+	applyHook func()
 }
 
 var _ sm.IStateMachine = (*MetaSM)(nil)
@@ -50,6 +54,13 @@ var _ sm.IStateMachine = (*MetaSM)(nil)
 // NewMetaSM returns a MetaSM with an empty state.
 func NewMetaSM() *MetaSM {
 	return &MetaSM{state: meta.New()}
+}
+
+// NewMetaSMWithHook is NewMetaSM with a function called after every applied
+// entry and every snapshot recovery. It must be quick and must not call
+// back into the state machine.
+func NewMetaSMWithHook(applied func()) *MetaSM {
+	return &MetaSM{state: meta.New(), applyHook: applied}
 }
 
 // Update applies one MetaCommand and returns the marshalled MetaResult. An
@@ -70,6 +81,9 @@ func (m *MetaSM) Update(e sm.Entry) (sm.Result, error) {
 		res = m.state.Apply(cmd)
 		m.applied = e.Index
 		m.mu.Unlock()
+	}
+	if m.applyHook != nil {
+		m.applyHook()
 	}
 	data, err := proto.Marshal(res)
 	if err != nil {
@@ -173,6 +187,9 @@ func (m *MetaSM) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <-chan 
 	m.mu.Lock()
 	m.state = st
 	m.mu.Unlock()
+	if m.applyHook != nil {
+		m.applyHook()
+	}
 	return nil
 }
 
