@@ -87,16 +87,22 @@ func (n *nemesis) run(ctx context.Context) {
 	}
 }
 
-// memberRank orders the first pass: an add before a remove keeps the
-// cluster at least as large as it started.
+// memberRank orders the first pass: the membership changes come last, add
+// before replace before remove, so the size stays at least what it was and
+// the one pass that guarantees every kind runs is not held up by them
+// (after a membership change a kill-all can leave nodes that never become
+// ready: a liveness problem of core/node, see README.md; the random picks
+// after the first pass still mix them).
 func memberRank(kind string) int {
 	switch kind {
 	case "member-add":
-		return 0
-	case "member-remove":
+		return 1
+	case "member-replace":
 		return 2
+	case "member-remove":
+		return 3
 	}
-	return 1
+	return 0
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
