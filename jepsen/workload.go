@@ -460,7 +460,7 @@ func (w *workload) drain(ctx context.Context, logf func(string, ...any)) error {
 func (cl *client) drainQueue(ctx context.Context, queue string) (int, error) {
 	empties, total := 0, 0
 	var openUntil time.Time
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
 	for empties < 3 || time.Now().Before(openUntil) {
 		if ctx.Err() != nil || time.Now().After(deadline) {
 			return total, fmt.Errorf("drain of %s did not finish", queue)
@@ -480,7 +480,7 @@ func (cl *client) drainQueue(ctx context.Context, queue string) (int, error) {
 		empties = 0
 		total += len(msgs)
 		for _, m := range msgs {
-			for attempt := 0; attempt < 20; attempt++ {
+			for attempt := 0; attempt < 20 && ctx.Err() == nil; attempt++ {
 				if cl.delete(ctx, handle{queue, m.ReceiptHandle}) != lin.OutcomeUnknown {
 					break
 				}

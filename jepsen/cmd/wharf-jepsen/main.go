@@ -71,6 +71,14 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Interrupted, the run cleans up (its nodes are killed) and returns;
+	// should it hang, exit anyway: the nodes die with this process
+	// (Pdeathsig).
+	context.AfterFunc(ctx, func() {
+		time.Sleep(30 * time.Second)
+		fmt.Fprintln(os.Stderr, "wharf-jepsen: interrupted run did not stop within 30 s; exiting")
+		os.Exit(2)
+	})
 
 	if *muts != "" {
 		return runMutants(ctx, o, *muts, *minCaught)
