@@ -58,7 +58,9 @@ func (n *Node) bootstrap(ctx context.Context) error {
 		// tan keeps a write buffer per shard of KVWriteBufferSize bytes
 		// (128 MiB by default: 2 GiB per node, slow to allocate). Larger
 		// writes just allocate, so the tiny setting (4 MiB) is plenty.
-		Expert: config.ExpertConfig{LogDBFactory: tan.Factory, LogDB: config.GetTinyMemLogDBConfig()},
+		// stateKeepingFactory (logdb.go) spares tan two needless fsyncs
+		// per update.
+		Expert: config.ExpertConfig{LogDBFactory: stateKeepingFactory{inner: tan.Factory}, LogDB: config.GetTinyMemLogDBConfig()},
 	}
 	if n.cfg.FS != vfs.Default {
 		// Left unset for the real file system: dragonboat then picks its
