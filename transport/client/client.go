@@ -65,6 +65,13 @@ func SplitEndpoints(list string) []string {
 // timed out with twirp.DeadlineExceeded, one whose context was canceled with
 // twirp.Canceled.
 func New(endpoints []string, opts ...Option) wharfv1.QueueService {
+	return newClient(endpoints, opts, func(url string, hc wharfv1.HTTPClient) wharfv1.QueueService {
+		return wharfv1.NewQueueServiceProtobufClient(url, hc)
+	})
+}
+
+// newClient applies the options and makes one connection per endpoint.
+func newClient(endpoints []string, opts []Option, conn func(url string, hc wharfv1.HTTPClient) wharfv1.QueueService) *client {
 	o := defaultOptions()
 	for _, opt := range opts {
 		opt(&o)
@@ -73,7 +80,7 @@ func New(endpoints []string, opts ...Option) wharfv1.QueueService {
 	for _, e := range endpoints {
 		u := normalize(e)
 		c.urls = append(c.urls, u)
-		c.conns = append(c.conns, wharfv1.NewQueueServiceProtobufClient(u, o.httpClient))
+		c.conns = append(c.conns, conn(u, o.httpClient))
 	}
 	return c
 }

@@ -16,17 +16,9 @@ import (
 // node (same id, or no id and the same raft address) answers that node
 // again, and RemoveNode of a draining node answers it again.
 func NewCluster(endpoints []string, opts ...Option) wharfv1.ClusterService {
-	o := defaultOptions()
-	for _, opt := range opts {
-		opt(&o)
-	}
-	c := &client{opts: o}
-	for _, e := range endpoints {
-		u := normalize(e)
-		c.urls = append(c.urls, u)
-		c.conns = append(c.conns, clusterConn{ClusterService: wharfv1.NewClusterServiceProtobufClient(u, o.httpClient)})
-	}
-	return &clusterClient{c}
+	return &clusterClient{newClient(endpoints, opts, func(url string, hc wharfv1.HTTPClient) wharfv1.QueueService {
+		return clusterConn{ClusterService: wharfv1.NewClusterServiceProtobufClient(url, hc)}
+	})}
 }
 
 // clusterConn lets call, which takes the QueueService connections of a

@@ -2,10 +2,8 @@ package peer
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/wharfmq/wharf/core"
 	nodev1 "github.com/wharfmq/wharf/proto/wharf/node/v1"
+	"github.com/wharfmq/wharf/transport/twirpapi"
 )
 
 // PathPrefix is where NewHandler's service lives; mount the handler there,
@@ -50,29 +49,14 @@ func withCallerTimeout(r *http.Request) (context.Context, context.CancelFunc) {
 }
 
 // interceptor turns the service's errors into Twirp errors that keep their
-// core.Code, and a panic into an internal error (the generated server would
-// re-panic after answering, and net/http then drops the connection).
+// core.Code (logging the internal ones), and a panic into an internal error.
 func interceptor(logger *slog.Logger) twirp.Interceptor {
-	return func(next twirp.Method) twirp.Method {
-		return func(ctx context.Context, req any) (resp any, err error) {
-			defer func() {
-				if p := recover(); p != nil {
-					method, _ := twirp.MethodName(ctx)
-					logger.ErrorContext(ctx, "panic in node service", "method", method,
-						"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-					resp, err = nil, twirp.InternalError("internal error")
-				}
-			}()
-			resp, err = next(ctx, req)
-			if err != nil {
-				tw := toTwirp(err)
-				if tw.Code() == twirp.Internal {
-					method, _ := twirp.MethodName(ctx)
-					logger.ErrorContext(ctx, "internal error in node service", "method", method, "err", err)
-				}
-				return nil, tw
-			}
-			return resp, nil
+	return twirpapi.Interceptor(logger, func(ctx context.Context, err error) twirp.Error {
+		tw := toTwirp(err)
+		if tw.Code() == twirp.Internal {
+			method, _ := twirp.MethodName(ctx)
+			logger.ErrorContext(ctx, "internal error in node service", "method", method, "err", err)
 		}
-	}
+		return tw
+	})
 }

@@ -79,12 +79,19 @@ func toTwirp(ctx context.Context, logger *slog.Logger, err error) twirp.Error {
 	return twirp.WrapError(twirp.InternalError("internal error"), err)
 }
 
-// interceptor converts service errors to Twirp errors and turns a panic in
-// the service into an internal error. Recovering here, rather than relying
-// on net/http, matters because the generated Twirp server re-panics after
-// writing its own error response, which makes net/http log a second stack
-// trace and drop the connection.
+// interceptor converts service errors to Twirp errors (toTwirp) and turns a
+// panic in the service into an internal error.
 func interceptor(logger *slog.Logger) twirp.Interceptor {
+	return Interceptor(logger, func(ctx context.Context, err error) twirp.Error { return toTwirp(ctx, logger, err) })
+}
+
+// Interceptor converts a service's errors with convert and turns a panic in
+// the service into an internal error, logged with its stack. Recovering
+// here, rather than relying on net/http, matters because the generated
+// Twirp server re-panics after writing its own error response, which makes
+// net/http log a second stack trace and drop the connection. The node-to-
+// node service uses it too, with its own conversion.
+func Interceptor(logger *slog.Logger, convert func(context.Context, error) twirp.Error) twirp.Interceptor {
 	return func(next twirp.Method) twirp.Method {
 		return func(ctx context.Context, req any) (resp any, err error) {
 			defer func() {
@@ -97,7 +104,7 @@ func interceptor(logger *slog.Logger) twirp.Interceptor {
 			}()
 			resp, err = next(ctx, req)
 			if err != nil {
-				return nil, toTwirp(ctx, logger, err)
+				return nil, convert(ctx, err)
 			}
 			return resp, nil
 		}
