@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -90,21 +89,8 @@ func TestSimMutants(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	out := make([]mutantOutcome, len(list))
-	next := make(chan int)
-	var wg sync.WaitGroup
 	wall := time.Now()
-	for range min(workers, len(list)) {
-		wg.Go(func() {
-			for i := range next {
-				out[i] = hunt(t, tmp, list[i])
-			}
-		})
-	}
-	for i := range list {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	inParallel(len(list), workers, func(i int) { out[i] = hunt(t, tmp, list[i]) })
 
 	var b strings.Builder
 	missed, replays, refailed := 0, 0, 0

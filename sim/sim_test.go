@@ -85,21 +85,10 @@ func TestSim(t *testing.T) {
 	workers = min(workers, len(jobs))
 	tmp := t.TempDir()
 	reports := make([]*Report, len(jobs))
-	next := make(chan int)
-	var wg sync.WaitGroup
 	wall := time.Now()
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				reports[i] = runChild(t, tmp, jobs[i].seed, jobs[i].duration, "")
-			}
-		})
-	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	inParallel(len(jobs), workers, func(i int) {
+		reports[i] = runChild(t, tmp, jobs[i].seed, jobs[i].duration, "")
+	})
 	elapsed := time.Since(wall)
 	replays := measureReplay(t, tmp, jobs, reports, workers)
 	summarize(t, reports, *flagDuration, elapsed, workers)
@@ -122,22 +111,11 @@ func measureReplay(t *testing.T, tmp string, jobs []simJob, reports []*Report, w
 		return ""
 	}
 	again := make([]*Report, len(pick))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(workers, len(pick)) {
-		wg.Go(func() {
-			for k := range next {
-				i := pick[k]
-				again[k] = runChild(t, filepath.Join(tmp, "replay"), jobs[i].seed, jobs[i].duration, "")
-			}
-		})
-	}
 	_ = os.MkdirAll(filepath.Join(tmp, "replay"), 0o755)
-	for k := range pick {
-		next <- k
-	}
-	close(next)
-	wg.Wait()
+	inParallel(len(pick), workers, func(k int) {
+		i := pick[k]
+		again[k] = runChild(t, filepath.Join(tmp, "replay"), jobs[i].seed, jobs[i].duration, "")
+	})
 	var b strings.Builder
 	same, failed, refailed := 0, 0, 0
 	for k, i := range pick {
@@ -157,6 +135,24 @@ func measureReplay(t *testing.T, tmp string, jobs []simJob, reports []*Report, w
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// inParallel runs f(0) ... f(n-1) on at most workers goroutines.
+func inParallel(n, workers int, f func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := range next {
+				f(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // simJob is one seed to run.
