@@ -28,9 +28,9 @@ const (
 
 	// DLQMaxReceives is the source queue's max_receive_count.
 	DLQMaxReceives = 2
-	dlqVisibility  = 1 // seconds: the source queue's leases
-	fifoGroups     = 12
-	maxVisibility  = 4 // seconds: the longest lease a client takes
+	dlqVisibility  = 1  // seconds: the source queue's leases
+	fifoGroups     = 40 // many groups keep porcupine's partitions small
+	maxVisibility  = 4  // seconds: the longest lease a client takes
 	drainVis       = 20
 	// drainClient is the client id of the final drain's ops.
 	drainClient = 1000
