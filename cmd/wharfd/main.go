@@ -98,6 +98,18 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		logger.Info("serving pprof", "pprof_addr", pln.Addr().String())
 	}
 
+	// Serve the API port at once: while the node starts, every request is
+	// answered unavailable, so that a peer's forward fails over to another
+	// node at once instead of waiting in the accept queue for its deadline
+	// (two starting nodes forwarding their registration to each other
+	// stalled a whole restart of a 5-node cluster in the Jepsen suite).
+	api := &swappableHandler{}
+	api.set(startingHandler())
+	sctx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	served := make(chan error, 1)
+	go func() { served <- serve(sctx, ln, api, logger, drainTimeout) }()
+
 	peers := peer.NewClient()
 	defer peers.Close()
 	logger.Info("starting node", "node_id", cfg.nodeID, "data_dir", dataDir)
@@ -132,15 +144,17 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 	})
 	if err != nil {
 		logger.Error("cannot start node", "err", err)
+		stopServing()
+		<-served
 		return 1
 	}
 
 	logger.Info("wharfd serving", "api_addr", ln.Addr().String(), "raft_addr", cfg.raftAddr,
 		"data_dir", dataDir, "node_id", cfg.nodeID, "queue_shards", cfg.queueShards,
 		"startup", time.Since(began).Round(time.Millisecond))
-	h := handler(n, logger)
+	api.set(handler(n, logger))
 	code := 0
-	if err := serve(ctx, ln, h, logger, drainTimeout); err != nil {
+	if err := <-served; err != nil {
 		logger.Error("http server failed", "err", err)
 		code = 1
 	}

@@ -430,3 +430,56 @@ func TestServeDrainDeadline(t *testing.T) {
 		t.Fatal("serve did not give up after the drain deadline")
 	}
 }
+
+// While the node starts, the API port already answers: unavailable (503)
+// for the APIs and /readyz, so peers and clients fail over at once, 200
+// for /healthz; once the node is up, the real handlers take over.
+func TestAnswersUnavailableWhileStarting(t *testing.T) {
+	addrs := freeAddrs(t, 2)
+	fake := &fakeNode{}
+	release := make(chan struct{})
+	start := func(ctx context.Context, cfg node.Config) (server, error) {
+		<-release
+		return fake.start(ctx, cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--data-dir", t.TempDir(), "--api-addr", addrs[0], "--raft-addr", addrs[1],
+			"--node-id", "1"}, &syncBuffer{}, start)
+	}()
+	base := "http://" + addrs[0]
+	waitFor(t, base+"/healthz")
+	status := func(path, body string) (int, string) {
+		t.Helper()
+		var resp *http.Response
+		var err error
+		if body == "" {
+			resp, err = http.Get(base + path)
+		} else {
+			resp, err = http.Post(base+path, "application/json", strings.NewReader(body))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := status("/readyz", ""); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while starting: %d, want 503", code)
+	}
+	for _, path := range []string{"/twirp/wharf.v1.QueueService/SendMessage", "/twirp/wharf.node.v1.NodeService/Propose"} {
+		code, body := status(path, `{}`)
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, `"code":"unavailable"`) {
+			t.Errorf("%s while starting: %d %s, want 503 unavailable", path, code, body)
+		}
+	}
+	close(release)
+	waitFor(t, base+"/readyz")
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync/atomic"
 	"time"
+
+	"github.com/twitchtv/twirp"
 )
 
 const (
@@ -94,4 +98,29 @@ func servePprof(ctx context.Context, ln net.Listener, logger *slog.Logger) {
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("pprof server stopped", "addr", ln.Addr().String(), "err", err)
 	}
+}
+
+// swappableHandler serves whichever handler was set last: the stand-in
+// while the node starts, then the node's.
+type swappableHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swappableHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *swappableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+
+// startingHandler answers while the node starts: /healthz says the process
+// serves, everything else (/readyz, the APIs, the node-to-node service) is
+// a Twirp unavailable error (HTTP 503), which clients and peers retry
+// elsewhere.
+func startingHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = io.WriteString(w, "ok\n")
+			return
+		}
+		_ = twirp.WriteError(w, twirp.NewError(twirp.Unavailable, "node is starting; retry"))
+	})
 }
