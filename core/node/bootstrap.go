@@ -136,9 +136,22 @@ func (n *Node) bootstrap(ctx context.Context) error {
 		return err
 	}
 	// Start the assigned replicas before serving, so that a single node is
-	// ready when Start returns.
-	if err := n.reconcile(ctx); err != nil {
-		return fmt.Errorf("start assigned replicas: %w", err)
+	// ready when Start returns. Each attempt reads the metadata shard with
+	// a short deadline; a slow read (a leader being elected while nodes
+	// restart) is tried again, until ctx ends, rather than failing the
+	// start (seen in the Jepsen suite on a restart).
+	for {
+		err := n.reconcile(ctx)
+		if err == nil {
+			break
+		}
+		if code := core.CodeOf(err); code != core.Unavailable && code != core.DeadlineExceeded || ctx.Err() != nil {
+			return fmt.Errorf("start assigned replicas: %w", err)
+		}
+		n.log.Info("metadata not readable yet; trying again", "err", err)
+		if !sleep(ctx, n.stop, 500*time.Millisecond) {
+			return fmt.Errorf("start assigned replicas: %w", err)
+		}
 	}
 	for _, id := range n.localQueueShards() {
 		if err := n.waitLeader(ctx, id); err != nil {
