@@ -75,7 +75,7 @@ endif
 # jepsen/results/<timestamp>. The JEPSEN_* variables set the main flags,
 # JEPSEN_ARGS adds any (go run ./jepsen/cmd/wharf-jepsen -h lists them).
 .PHONY: jepsen jepsen-mutants
-JEPSEN_NODES    ?= 3
+JEPSEN_NODES    ?= 5
 JEPSEN_TIME     ?= 4m
 JEPSEN_RATE     ?= 40
 JEPSEN_NEMESIS  ?= all

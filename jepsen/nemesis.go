@@ -89,10 +89,8 @@ func (n *nemesis) run(ctx context.Context) {
 
 // memberRank orders the first pass: the membership changes come last, add
 // before replace before remove, so the size stays at least what it was and
-// the one pass that guarantees every kind runs is not held up by them
-// (after a membership change a kill-all can leave nodes that never become
-// ready: a liveness problem of core/node, see README.md; the random picks
-// after the first pass still mix them).
+// the one pass that guarantees every kind runs is not held up by their
+// slow moves (the random picks after the first pass mix them with the rest).
 func memberRank(kind string) int {
 	switch kind {
 	case "member-add":

@@ -50,7 +50,7 @@ type Options struct {
 // Defaults fills unset options.
 func (o *Options) Defaults() {
 	if o.Nodes == 0 {
-		o.Nodes = 3
+		o.Nodes = 5
 	}
 	if o.TimeLimit == 0 {
 		o.TimeLimit = 4 * time.Minute

@@ -30,7 +30,7 @@ func run(args []string) int {
 		fs.PrintDefaults()
 	}
 	var o jepsen.Options
-	fs.IntVar(&o.Nodes, "nodes", 3, "cluster size (3 or 5; 1-7)")
+	fs.IntVar(&o.Nodes, "nodes", 5, "cluster size (3 or 5; 1-7)")
 	fs.DurationVar(&o.TimeLimit, "time-limit", 4*time.Minute, "how long clients and nemeses run (healing, draining and checking come after)")
 	fs.Float64Var(&o.Rate, "rate", 40, "client operations per second, all clients together")
 	fs.IntVar(&o.Clients, "clients", 8, "concurrent clients")
