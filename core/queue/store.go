@@ -34,13 +34,23 @@ func putRecord(w kv.Writer, key []byte, m proto.Message) error {
 // first: the caller may then change the range without disturbing an open
 // iterator.
 func scan(r kv.Reader, lower, upper []byte, limit int) (keys, values [][]byte, err error) {
+	if limit <= 0 {
+		return nil, nil, nil
+	}
 	it, err := r.Iter(lower, upper)
 	if err != nil {
 		return nil, nil, err
 	}
-	for ok := it.First(); ok && len(keys) < limit; ok = it.Next() {
+	// Stop at the limit before stepping again: a Next past the last key
+	// wanted walks over every deleted key up to the next live one or upper
+	// (Pebble keeps tombstones until compaction), and the floor scans ask
+	// for 1 key of indexes whose deleted keys pile up behind the live ones.
+	for ok := it.First(); ok; ok = it.Next() {
 		keys = append(keys, append([]byte(nil), it.Key()...))
 		values = append(values, append([]byte(nil), it.Value()...))
+		if len(keys) >= limit {
+			break
+		}
 	}
 	return keys, values, it.Close()
 }
