@@ -127,6 +127,7 @@ func addDeadLetterArrivals(h History, open int64, parts map[string][]porcupine.O
 		}
 	}
 	firstFromSource := map[string]int64{} // source queue + body -> earliest call of a receive delivering it
+	lastFromSource := map[string]int64{}  // source queue + body -> latest call of a receive delivering it
 	type arrival struct {
 		queue, body, id string
 		ret             int64
@@ -143,6 +144,7 @@ func addDeadLetterArrivals(h History, open int64, parts map[string][]porcupine.O
 				if c, ok := firstFromSource[k]; !ok || op.Call < c {
 					firstFromSource[k] = op.Call
 				}
+				lastFromSource[k] = max(lastFromSource[k], op.Call)
 			}
 			if len(h.sourcesOf(op.Queue)) == 0 || h.isFIFO(op.Queue) {
 				continue
@@ -158,6 +160,7 @@ func addDeadLetterArrivals(h History, open int64, parts map[string][]porcupine.O
 	for _, k := range order {
 		a := arrivals[k]
 		var call int64
+		var from string
 		for _, src := range h.sourcesOf(a.queue) {
 			sk := src + "\x00" + a.body
 			c, ok := firstFromSource[sk]
@@ -165,7 +168,20 @@ func addDeadLetterArrivals(h History, open int64, parts map[string][]porcupine.O
 				c, ok = sent[sk]
 			}
 			if ok && (call == 0 || c < call) {
-				call = c
+				call, from = c, src
+			}
+		}
+		if from != "" {
+			// The move also ends the message in its source: a delete with
+			// an old handle then succeeds, as for any deleted message. It
+			// came after the last delivery from the source seen, before
+			// the dead-letter queue's first.
+			if last := lastFromSource[from+"\x00"+a.body]; last < a.ret {
+				part := from + "/" + a.body
+				parts[part] = append(parts[part], porcupine.Operation{
+					ClientId: -1, Call: last, Return: min(a.ret, open),
+					Input: mIn{part: part, kind: kindMove, body: a.body, desc: "move " + a.body + " to " + a.queue},
+				})
 			}
 		}
 		if call >= a.ret {

@@ -377,3 +377,28 @@ func TestExpiredBeforeDrain(t *testing.T) {
 	}
 	expectInvalid(t, CheckTotal(build(true), Options{}), "after its retention period")
 }
+
+// After a dead-letter move, a delete with the source's handle succeeds
+// (the message is gone from the source, as a deleted one is): not a stale
+// handle accepted.
+func TestDeadLetterOldHandleDeleteAfterMove(t *testing.T) {
+	b := newHB()
+	b.r.SetQueue("q", QueueInfo{DeadLetter: "d", MaxReceiveCount: 2})
+	b.send(0, "q", "a", "", "", "id-a", 10)
+	b.recv(1, "q", 1, 20, "a#1")
+	b.recv(1, "q", 1, 1100, "a#2")
+	b.recv(1, "q", 1, 2200) // moves a
+	b.recv(2, "d", 30, 2300, "a#1")
+	b.del(1, "q", "a", 1, 2400) // the handle of the first delivery
+	b.del(2, "d", "a", 1, 2500)
+	expectValid(t, CheckStandard(b.h(), Options{}))
+	expectValid(t, CheckTotal(b.h(), Options{}))
+
+	// Without a move, the same delete is a stale handle accepted.
+	b = newHB()
+	b.send(0, "q", "a", "", "", "id-a", 10)
+	b.recv(1, "q", 1, 20, "a#1")
+	b.recv(1, "q", 1, 1100, "a#2")
+	b.del(1, "q", "a", 1, 2400)
+	expectInvalid(t, CheckStandard(b.h(), Options{}), "stale handle")
+}

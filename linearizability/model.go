@@ -55,6 +55,10 @@ type mOut struct {
 	msgs []mRecv // receive
 }
 
+// kindMove is the model's own op: a dead-letter move takes the message
+// out of its source (no client calls it; see addDeadLetterArrivals).
+const kindMove Kind = "dead_letter_move"
+
 // ordered: FIFO (one partition per group); withinWindow: see
 // History.WithinDedupWindow.
 type queueModel struct{ ordered, withinWindow bool }
@@ -88,6 +92,13 @@ func (m queueModel) step(s mState, in mIn, out mOut) (mState, error) {
 	case KindPurge:
 		for i := range n.msgs {
 			n.msgs[i].gone = true
+		}
+		return n, nil
+	case kindMove:
+		for i := range n.msgs {
+			if n.msgs[i].body == in.body {
+				n.msgs[i].gone = true
+			}
 		}
 		return n, nil
 	}
