@@ -256,11 +256,9 @@ func Check(h lin.History, workloads []string, visualizeDir string) []lin.Result 
 		all = append(all, QueueStd)
 	}
 	if has("dlq") {
-		// Not through CheckStandard: its model has no move out of the
-		// source, so a delete with a stale handle that succeeds because
-		// the message had moved ("deleting a deleted message succeeds")
-		// looks like a violation. CheckTotal's dead-letter rules and
-		// CheckDLQ judge the pair.
+		// The standard model knows moves: the message arrives in the
+		// dead-letter queue and leaves its source.
+		std = append(std, QueueDLQSrc, QueueDLQDead)
 		all = append(all, QueueDLQSrc, QueueDLQDead)
 	}
 	if len(std) > 0 {
