@@ -117,13 +117,7 @@ func (n *Node) DeleteMessageBatch(ctx context.Context, req *wharfv1.DeleteMessag
 			ops[i], results[i].err = leaseOpFor(rec, validate.EntryPrefix(i)+"receipt_handle", e.GetReceiptHandle())
 		}
 		n.runLeaseOps(ctx, rec, ops, results, deleteCmd)
-		if err := wholeFailure(results); err != nil {
-			if !allStale(results) {
-				return false, notStale(err)
-			}
-			return true, err
-		}
-		return false, nil
+		return batchRetry(results)
 	})
 	if err != nil {
 		return nil, err
@@ -184,13 +178,7 @@ func (n *Node) ChangeMessageVisibilityBatch(ctx context.Context, req *wharfv1.Ch
 			}
 		}
 		n.runLeaseOps(ctx, rec, ops, results, changeCmd)
-		if err := wholeFailure(results); err != nil {
-			if !allStale(results) {
-				return false, notStale(err)
-			}
-			return true, err
-		}
-		return false, nil
+		return batchRetry(results)
 	})
 	if err != nil {
 		return nil, err

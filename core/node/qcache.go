@@ -191,6 +191,18 @@ func allStale(results []entryResult) bool {
 	return true
 }
 
+// batchRetry is a batch's answer to withQueue: run again (with a fresh
+// record) when every entry failed on a stale record, since then nothing was
+// done; otherwise the batch's whole failure, if any, with the stale mark
+// stripped (some entries may have taken effect).
+func batchRetry(results []entryResult) (retry bool, err error) {
+	err = wholeFailure(results)
+	if err != nil && !allStale(results) {
+		return false, notStale(err)
+	}
+	return err != nil, err
+}
+
 // notStale strips the staleRecordError mark: for a request that must not
 // run again (some of its entries may have taken effect).
 func notStale(err error) error {
