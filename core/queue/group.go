@@ -31,10 +31,7 @@ func (a *applier) addGroupInFlight(p *partition, group string, delta int64) erro
 		return err
 	}
 	g.InFlight += delta
-	if err := a.putGroup(p.id, group, g); err != nil {
-		return err
-	}
-	return a.refreshGroup(p, group)
+	return a.refileGroup(p, group, g)
 }
 
 // groupScan returns up to limit seqs of the group's messages in order,
@@ -75,6 +72,13 @@ func (a *applier) refreshGroup(p *partition, group string) error {
 	if err != nil {
 		return err
 	}
+	return a.refileGroup(p, group, g)
+}
+
+// refileGroup is refreshGroup for a group state the caller has loaded and
+// changed: it files or unfiles the group and saves g once.
+func (a *applier) refileGroup(p *partition, group string, g *raftv1.GroupState) error {
+	var err error
 	available := false
 	var head *raftv1.StoredMessage
 	if g.InFlight == 0 && g.Messages > 0 {

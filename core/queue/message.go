@@ -140,10 +140,7 @@ func (a *applier) remove(p *partition, m *raftv1.StoredMessage) error {
 		return err
 	}
 	g.Messages--
-	if err := a.putGroup(p.id, m.GroupId, g); err != nil {
-		return err
-	}
-	return a.refreshGroup(p, m.GroupId)
+	return a.refileGroup(p, m.GroupId, g)
 }
 
 // dueMessages returns up to limit messages whose time has come in a timed
