@@ -126,7 +126,7 @@ func (a *applier) changeOne(p *partition, c *raftv1.VisibilityChange) (*raftv1.S
 		return nil, err
 	}
 	if c.VisibilityTimeoutSeconds == 0 {
-		return nil, a.becomeVisible(p, m, a.now)
+		return nil, a.becomeVisible(p, m, a.now, nil)
 	}
 	return nil, a.putInFlight(p, m, a.now+int64(c.VisibilityTimeoutSeconds)*1000)
 }

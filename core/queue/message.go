@@ -19,9 +19,10 @@ func (a *applier) insert(p *partition, m *raftv1.StoredMessage, delayMs int64) e
 	if err := a.file(p, pExpiry, timedKey(pExpiry, p.id, m.ExpiresAtMs, m.Seq), nil); err != nil {
 		return err
 	}
+	var g *raftv1.GroupState
 	if p.st.Fifo {
-		g, err := a.getGroup(p.id, m.GroupId)
-		if err != nil {
+		var err error
+		if g, err = a.getGroup(p.id, m.GroupId); err != nil {
 			return err
 		}
 		if g.Messages == 0 {
@@ -29,11 +30,13 @@ func (a *applier) insert(p *partition, m *raftv1.StoredMessage, delayMs int64) e
 			g.FloorSeq = m.Seq
 		}
 		g.Messages++
-		if err := a.putGroup(p.id, m.GroupId, g); err != nil {
-			return err
-		}
 		if err := a.tx.Set(groupMessageKey(p.id, m.GroupId, m.Seq), nil); err != nil {
 			return err
+		}
+		if delayMs > 0 {
+			if err := a.putGroup(p.id, m.GroupId, g); err != nil {
+				return err
+			}
 		}
 	}
 	if delayMs > 0 {
@@ -45,12 +48,14 @@ func (a *applier) insert(p *partition, m *raftv1.StoredMessage, delayMs int64) e
 		}
 		return putRecord(a.tx, messageKey(p.id, m.Seq), m)
 	}
-	return a.becomeVisible(p, m, a.now)
+	return a.becomeVisible(p, m, a.now, g)
 }
 
 // becomeVisible files m as visible since readyAt and saves it. The caller has
-// already taken m out of the index of its previous state.
-func (a *applier) becomeVisible(p *partition, m *raftv1.StoredMessage, readyAt int64) error {
+// already taken m out of the index of its previous state. For a FIFO
+// message, g is its group's state if the caller has it loaded (and changed,
+// unsaved), nil otherwise.
+func (a *applier) becomeVisible(p *partition, m *raftv1.StoredMessage, readyAt int64, g *raftv1.GroupState) error {
 	m.State = raftv1.MessageState_MESSAGE_STATE_VISIBLE
 	m.VisibleAtMs = 0
 	m.ReadyAtMs = readyAt
@@ -60,6 +65,9 @@ func (a *applier) becomeVisible(p *partition, m *raftv1.StoredMessage, readyAt i
 	}
 	a.wake(p.id)
 	if p.st.Fifo {
+		if g != nil {
+			return a.refileGroup(p, m.GroupId, g)
+		}
 		return a.refreshGroup(p, m.GroupId)
 	}
 	return a.file(p, pReady, timedKey(pReady, p.id, readyAt, m.Seq), nil)
@@ -175,7 +183,7 @@ func (a *applier) promoteDue(p *partition, limit int) error {
 		}
 		// Filed under the time it became visible, not under now: the ready
 		// index then orders messages by when they became visible.
-		if err := a.becomeVisible(p, m, m.VisibleAtMs); err != nil {
+		if err := a.becomeVisible(p, m, m.VisibleAtMs, nil); err != nil {
 			return err
 		}
 	}
@@ -215,7 +223,7 @@ func (a *applier) promoteInFlight(p *partition, limit int) error {
 		if err := a.unfile(p, m); err != nil {
 			return err
 		}
-		if err := a.becomeVisible(p, m, a.now); err != nil {
+		if err := a.becomeVisible(p, m, a.now, nil); err != nil {
 			return err
 		}
 	}
