@@ -62,6 +62,12 @@ func writeFileAtomic(fs vfs.FS, path string, b []byte) error {
 	if err := fs.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename %s: %w", tmp, err)
 	}
+	return syncDir(fs, dir)
+}
+
+// syncDir makes the entries of dir durable: a file created, renamed or
+// removed in it survives a crash only once dir itself is synced.
+func syncDir(fs vfs.FS, dir string) error {
 	d, err := fs.OpenDir(dir)
 	if err != nil {
 		return fmt.Errorf("open directory %s: %w", dir, err)

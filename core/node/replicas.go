@@ -84,20 +84,14 @@ func (n *Node) removeReplica(ctx context.Context, shardID, replicaID uint64) err
 // shard must have no running replica here.
 func (n *Node) dropShardStore(shardID uint64) error {
 	dir := n.queueShardDir(shardID)
-	fs := n.cfg.FS
-	if _, err := fs.Stat(dir); err != nil {
-		return nil // nothing stored
+	if !exists(n.cfg.FS, dir) {
+		return nil
 	}
-	if err := fs.RemoveAll(dir); err != nil {
+	if err := n.cfg.FS.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove the store of shard %d: %w", shardID, err)
 	}
-	parent, err := fs.OpenDir(fs.PathDir(dir))
-	if err != nil {
-		return fmt.Errorf("open the parent of the store of shard %d: %w", shardID, err)
-	}
-	defer parent.Close()
-	if err := parent.Sync(); err != nil {
-		return fmt.Errorf("sync the parent of the store of shard %d: %w", shardID, err)
+	if err := syncDir(n.cfg.FS, n.cfg.FS.PathDir(dir)); err != nil {
+		return fmt.Errorf("remove the store of shard %d: %w", shardID, err)
 	}
 	n.log.Info("removed the store of an earlier replica", "shard", shardID, "dir", dir)
 	return nil
