@@ -72,7 +72,7 @@ type faults struct {
 	netDrop uint64
 	netMax  time.Duration
 	wg      sync.WaitGroup // restarts in flight
-	// replaces counts node replacements started.
+	// replaces counts node replacements started (only inject touches it).
 	replaces int
 }
 
@@ -247,14 +247,10 @@ func (f *faults) inject(ctx context.Context) *undo {
 		f.count(kind)
 		return nil
 	case FaultReplace:
-		f.mu.Lock()
-		if f.busy > 0 || f.replaces >= maxReplaces {
-			f.mu.Unlock()
+		if f.replaces >= maxReplaces || !f.claim() {
 			return nil
 		}
-		f.busy++
 		f.replaces++
-		f.mu.Unlock()
 		f.count(kind)
 		pick := f.rng.Uint64() // the goroutine must not share f.rng
 		f.wg.Go(func() { f.done(f.replace(ctx, pick), "replace a node") })
@@ -262,27 +258,16 @@ func (f *faults) inject(ctx context.Context) *undo {
 	case FaultCrash:
 		// At most one node down at a time, so that the cluster keeps a
 		// quorum between faults.
-		if f.c.Retired(node) {
+		if f.c.Retired(node) || !f.claim() {
 			return nil
 		}
-		f.mu.Lock()
-		if f.busy > 0 {
-			f.mu.Unlock()
-			return nil
-		}
-		f.busy++
-		f.mu.Unlock()
 		f.c.Crash(node)
 		f.count(kind)
 		return &undo{at, func() { f.restart(ctx, node) }}
 	case FaultPowerLoss:
-		f.mu.Lock()
-		if f.busy > 0 {
-			f.mu.Unlock()
+		if !f.claim() {
 			return nil
 		}
-		f.busy++
-		f.mu.Unlock()
 		f.count(kind)
 		f.wg.Go(func() {
 			err := f.c.PowerLoss(ctx)
@@ -345,6 +330,19 @@ func (f *faults) replace(ctx context.Context, pick uint64) error {
 	}
 	f.c.Retire(victim)
 	return nil
+}
+
+// claim takes the one slot for a fault that takes nodes down (crash,
+// power loss, replacement), so that the cluster keeps a quorum between
+// faults; false while another holds it. done gives it back.
+func (f *faults) claim() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.busy > 0 {
+		return false
+	}
+	f.busy++
+	return true
 }
 
 func (f *faults) cutBoth(a, b uint64) {

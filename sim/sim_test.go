@@ -29,7 +29,7 @@ var (
 	flagWorkers  = flag.Int("sim.workers", 0, "worker processes (0: GOMAXPROCS)")
 	flagReport   = flag.String("sim.report", "", "internal: run -sim.seed and write its report here as JSON")
 	flagMutant   = flag.String("sim.mutant", "", "internal: enable this planted bug (core/mutants) for -sim.seed")
-	flagReplays  = flag.Int("sim.replays", 10, "seeds run a second time to measure how often a seed replays identically")
+	flagReplays  = flag.Int("sim.replays", 10, "with -sim.seeds: seeds run a second time to measure how often a seed replays identically")
 )
 
 // fixedSeeds are what a plain go test runs, with every regression seed.
@@ -90,7 +90,12 @@ func TestSim(t *testing.T) {
 		reports[i] = runChild(t, tmp, jobs[i].seed, jobs[i].duration, "")
 	})
 	elapsed := time.Since(wall)
-	replays := measureReplay(t, tmp, jobs, reports, workers)
+	replays := ""
+	if *flagSeeds > 0 {
+		// make sim measures replay; make test's fixed seeds need not run
+		// twice.
+		replays = measureReplay(t, tmp, jobs, reports, workers)
+	}
 	summarize(t, reports, *flagDuration, elapsed, workers)
 	fmt.Print(replays)
 }
