@@ -29,16 +29,26 @@ type NATSTarget struct {
 
 // NewNATSTarget connects to the cluster at urls (nats://host:port).
 func NewNATSTarget(ctx context.Context, urls []string, replicas int, procs []*Proc) (*NATSTarget, error) {
-	nc, err := nats.Connect(strings.Join(urls, ","))
+	nc, js, err := natsConnect(urls)
 	if err != nil {
-		return nil, fmt.Errorf("nats: connect: %w", err)
+		return nil, err
+	}
+	return &NATSTarget{urls: urls, replicas: replicas, nc: nc, js: js, procs: procs}, nil
+}
+
+// natsConnect connects to the servers at urls, tried in the order given
+// when opts ask for it, and opens JetStream on the connection.
+func natsConnect(urls []string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(strings.Join(urls, ","), opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nats: connect: %w", err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		return nil, err
+		return nil, nil, fmt.Errorf("nats: jetstream: %w", err)
 	}
-	return &NATSTarget{urls: urls, replicas: replicas, nc: nc, js: js, procs: procs}, nil
+	return nc, js, nil
 }
 
 func (t *NATSTarget) Name() string     { return "nats" }
@@ -91,13 +101,8 @@ func (t *NATSTarget) DeleteQueue(ctx context.Context, name string) error {
 func (t *NATSTarget) NewSession(ctx context.Context, i int) (Session, error) {
 	n := len(t.urls)
 	rotated := append(append([]string{}, t.urls[i%n:]...), t.urls[:i%n]...)
-	nc, err := nats.Connect(strings.Join(rotated, ","), nats.DontRandomize())
+	nc, js, err := natsConnect(rotated, nats.DontRandomize())
 	if err != nil {
-		return nil, fmt.Errorf("nats: connect: %w", err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
 		return nil, err
 	}
 	return &natsSession{nc: nc, js: js}, nil
