@@ -298,7 +298,12 @@ func TestClusterLongPollAcrossNodes(t *testing.T) {
 }
 
 func TestClusterReplacesDeadNode(t *testing.T) {
-	c := newCluster(t, 3)
+	// Snapshots every 20 entries, keeping 10 behind them: by the time the
+	// new node joins, the log's start is long compacted away, so its
+	// replicas can only catch up from snapshots streamed over the Raft
+	// transport (snapshot chunks, not just messages).
+	snap := []string{"--snapshot-entries", "20"}
+	c := newCluster(t, 3, snap...)
 	svc := client.New(c.endpoints())
 	if _, err := svc.CreateQueue(ctx(t), &wharfv1.CreateQueueRequest{Name: "phoenix"}); err != nil {
 		t.Fatal(err)
@@ -318,7 +323,7 @@ func TestClusterReplacesDeadNode(t *testing.T) {
 		}
 		return true
 	})
-	c.nodes[4] = newServer(t, "--join", c.nodes[1].apiAddr)
+	c.nodes[4] = newServer(t, append([]string{"--join", c.nodes[1].apiAddr}, snap...)...)
 	waitFor(t, "every shard back to 3 healthy replicas", 90*time.Second, func() bool {
 		for _, sh := range c.status(2).Shards {
 			healthy := 0

@@ -39,6 +39,9 @@ type config struct {
 	// pprofAddr, when set, is the host:port net/http/pprof is served on,
 	// on a listener of its own (never the API address).
 	pprofAddr string
+	// raftTransport names the Raft transport between nodes: "wharf"
+	// (transport/raftnet) or "dragonboat" (dragonboat's built-in TCP).
+	raftTransport string
 }
 
 // parseFlags parses args. It returns flag.ErrHelp for -h, and an error
@@ -65,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "host:port to serve net/http/pprof on, on its own listener (off when empty; keep it on 127.0.0.1 or a private network)")
+	fs.StringVar(&c.raftTransport, "raft-transport", "wharf", `Raft transport between nodes: "wharf" (one write per message batch) or "dragonboat" (its built-in TCP transport); every node of a cluster must use the same`)
 	fs.DurationVar(&c.clockOffset, "test-clock-offset", 0, "TEST ONLY: shift this node's clock by this much (clock-skew tests); never set it in production")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -119,6 +123,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		problems = append(problems, err.Error())
+	}
+	if c.raftTransport != "wharf" && c.raftTransport != "dragonboat" {
+		problems = append(problems, fmt.Sprintf("--raft-transport must be wharf or dragonboat, not %q", c.raftTransport))
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		problems = append(problems, fmt.Sprintf("--log-format must be text or json, not %q", c.logFormat))

@@ -16,10 +16,13 @@ import (
 	"syscall"
 	"time"
 
+	dbconfig "github.com/lni/dragonboat/v4/config"
+
 	"github.com/wharfmq/wharf/core/node"
 	nodev1 "github.com/wharfmq/wharf/proto/wharf/node/v1"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 	"github.com/wharfmq/wharf/transport/peer"
+	"github.com/wharfmq/wharf/transport/raftnet"
 	"github.com/wharfmq/wharf/transport/twirpapi"
 )
 
@@ -140,6 +143,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		QueueShards:       cfg.queueShards,
 		SnapshotEntries:   cfg.snapshotEntries,
 		Peers:             peers,
+		RaftTransport:     raftTransport(cfg.raftTransport, logger),
 		Logger:            logger.With("component", "node"),
 	})
 	if err != nil {
@@ -194,4 +198,13 @@ func checkFree(addr string) error {
 		return fmt.Errorf("close probe listener: %w", err)
 	}
 	return nil
+}
+
+// raftTransport is the node's Raft transport for --raft-transport; nil
+// leaves dragonboat's own.
+func raftTransport(name string, logger *slog.Logger) dbconfig.TransportFactory {
+	if name == "dragonboat" {
+		return nil
+	}
+	return raftnet.Factory{Logger: logger}
 }

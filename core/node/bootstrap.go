@@ -74,6 +74,9 @@ func (n *Node) bootstrap(ctx context.Context) error {
 		// own default, as it always did.
 		nhc.Expert.FS = n.cfg.FS
 	}
+	if n.cfg.RaftTransport != nil {
+		nhc.Expert.TransportFactory = n.cfg.RaftTransport
+	}
 	if n.cfg.ConfigureNodeHost != nil {
 		n.cfg.ConfigureNodeHost(&nhc)
 	}

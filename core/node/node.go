@@ -65,6 +65,9 @@ type Config struct {
 	// the operating system's. A simulator injects an in-memory one whose
 	// unsynced writes a simulated crash discards.
 	FS vfs.FS
+	// RaftTransport carries Raft messages between nodes; nil means
+	// dragonboat's built-in TCP transport. wharfd uses transport/raftnet.
+	RaftTransport config.TransportFactory
 	// ConfigureNodeHost, if set, adjusts dragonboat's NodeHost
 	// configuration just before the NodeHost starts. nil in production; a
 	// simulator sets an in-memory transport (Expert.TransportFactory), a
