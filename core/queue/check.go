@@ -87,6 +87,9 @@ func checkPartition(r kv.Reader, p uint64, st *raftv1.PartitionState) error {
 	if err := checkFloors(r, p, st); err != nil {
 		return err
 	}
+	if err := checkWake(r, p, st); err != nil {
+		return err
+	}
 	lo := partitionPrefix(pMessage, p)
 	_, values, err := scan(r, lo, prefixEnd(lo), maxCheckedMessages)
 	if err != nil {
@@ -146,6 +149,35 @@ func checkPartition(r kv.Reader, p uint64, st *raftv1.PartitionState) error {
 	}
 	if got != len(want) {
 		return fmt.Errorf("partition %d: %d index entries expected, %d found", p, len(want), got)
+	}
+	return nil
+}
+
+// checkWake verifies the partition's wake (see savePartition): filed in the
+// shard's wake index, never later than the earliest entry of a timed index,
+// and 0 only when those are empty.
+func checkWake(r kv.Reader, p uint64, st *raftv1.PartitionState) error {
+	if st.NextWakeMs != 0 {
+		_, found, err := r.Get(wakeKey(st.NextWakeMs, p))
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("partition %d: wake %d not in the wake index", p, st.NextWakeMs)
+		}
+	}
+	for _, prefix := range timedIndexes {
+		lo := partitionPrefix(prefix, p)
+		k, err := firstKey(r, lo, prefixEnd(lo))
+		if err != nil {
+			return err
+		}
+		if k == nil {
+			continue
+		}
+		if t := max(timeOf(k), 1); st.NextWakeMs == 0 || t < st.NextWakeMs {
+			return fmt.Errorf("partition %d: index %c has an entry due at %d, before the wake %d", p, prefix, t, st.NextWakeMs)
+		}
 	}
 	return nil
 }

@@ -60,7 +60,7 @@ func (a *applier) importMessage(cmd *raftv1.ImportMessage) error {
 		return err
 	}
 	id := string(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, cmd.SourcePartitionId), cmd.SourceSeq))
-	dup, err := a.recalled(p, dedupImport, id)
+	dup, prior, err := a.recalled(p, dedupImport, id)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func (a *applier) importMessage(cmd *raftv1.ImportMessage) error {
 	if err := a.insert(p, m, 0); err != nil {
 		return err
 	}
-	if err := a.remember(p, dedupImport, id, m, importDedupWindow); err != nil {
+	if err := a.remember(p, dedupImport, id, prior, m, importDedupWindow); err != nil {
 		return err
 	}
 	a.res.Sent = append(a.res.Sent, &raftv1.SendOutcome{MessageId: m.MessageId, Seq: m.Seq})

@@ -30,10 +30,26 @@ func (p *partition) floor(prefix byte) *[]byte {
 	panic("queue: index " + string(prefix) + " has no floor")
 }
 
-// file sets key in one of the partition's floored indexes.
+// file sets key in one of the partition's floored indexes. A key of a
+// timed index brings the partition's wake forward if it must (see
+// savePartition).
 func (a *applier) file(p *partition, prefix byte, key, value []byte) error {
 	lower(p.floor(prefix), key)
+	if timed(prefix) {
+		t := max(timeOf(key), 1) // 0 means "none"
+		if p.filedWake == 0 || t < p.filedWake {
+			p.filedWake = t
+		}
+	}
 	return a.tx.Set(key, value)
+}
+
+// timedIndexes are the indexes whose entries fall due: a Tick has work when
+// the earliest of them is due.
+var timedIndexes = []byte{pWaiting, pExpiry, pDedupExp, pAttemptExp}
+
+func timed(prefix byte) bool {
+	return prefix == pWaiting || prefix == pExpiry || prefix == pDedupExp || prefix == pAttemptExp
 }
 
 // lower makes floor at most key.

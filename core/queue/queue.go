@@ -108,6 +108,11 @@ type partition struct {
 	cfg      *raftv1.PartitionConfig // nil for Ticks
 	st       *raftv1.PartitionState
 	prevWake int64
+	// filedWake is the earliest time filed in a timed index by this
+	// command (0: none), and exactWake asks savePartition to work the wake
+	// out from the indexes (Ticks do).
+	filedWake int64
+	exactWake bool
 }
 
 // openPartition loads the partition a command targets, creating it on first
@@ -156,15 +161,29 @@ func (a *applier) loadPartition(id uint64) (*partition, error) {
 
 // savePartition writes the partition state back, after checking its
 // invariants and refiling it in the shard's wake index.
+//
+// A partition's wake may be early, never late: no entry of its timed
+// indexes is due before it, and it is 0 only when they are empty. Commands
+// only ever bring it forward, to the earliest time they filed; a Tick that
+// visits the partition (it is due) works out the exact wake. Moving the
+// wake later on every receive and delete, as the indexes change, would
+// rewrite the shard's wake index on nearly every command, and the
+// tombstones that leaves make every later scan of that index slower. An
+// early wake costs one Tick that finds little to do.
 func (a *applier) savePartition(p *partition) error {
 	st := p.st
 	if st.Visible < 0 || st.InFlight < 0 || st.Delayed < 0 {
 		return fmt.Errorf("partition %d: negative count (visible %d, in flight %d, delayed %d)",
 			p.id, st.Visible, st.InFlight, st.Delayed)
 	}
-	wake, err := a.nextWake(p)
-	if err != nil {
-		return err
+	wake := p.prevWake
+	if p.exactWake {
+		var err error
+		if wake, err = a.nextWake(p); err != nil {
+			return err
+		}
+	} else if p.filedWake != 0 && (wake == 0 || p.filedWake < wake) {
+		wake = p.filedWake
 	}
 	st.NextWakeMs = wake
 	if p.prevWake != wake {
@@ -183,6 +202,7 @@ func (a *applier) savePartition(p *partition) error {
 		}
 		p.prevWake = wake
 	}
+	p.filedWake = 0
 	return putRecord(a.tx, partitionKey(p.id), st)
 }
 
@@ -190,7 +210,7 @@ func (a *applier) savePartition(p *partition) error {
 // Tick next has work there.
 func (a *applier) nextWake(p *partition) (int64, error) {
 	var wake int64
-	for _, prefix := range []byte{pWaiting, pExpiry, pDedupExp, pAttemptExp} {
+	for _, prefix := range timedIndexes {
 		keys, _, err := a.scanIndex(p, prefix, nil, 1)
 		if err != nil {
 			return 0, err

@@ -52,13 +52,15 @@ func (a *applier) sendOne(p *partition, e *raftv1.SendEntry) (*raftv1.SendOutcom
 	}
 	// The request id comes first: a retry must get the answer the first
 	// attempt got, even if the FIFO dedup record has expired since.
-	dup, err := a.recalled(p, dedupRequest, e.RequestId)
+	dup, priorRequest, err := a.recalled(p, dedupRequest, e.RequestId)
 	failpoint.Inject(mutants.QueueForgetRequestID, func() { dup = nil })
 	if dup != nil || err != nil {
 		return dup, err
 	}
+	var priorFIFO *raftv1.Dedup
 	if p.st.Fifo {
-		dup, err := a.recalled(p, dedupFIFO, e.DeduplicationId)
+		var dup *raftv1.SendOutcome
+		dup, priorFIFO, err = a.recalled(p, dedupFIFO, e.DeduplicationId)
 		if err != nil {
 			return nil, err
 		}
@@ -66,7 +68,7 @@ func (a *applier) sendOne(p *partition, e *raftv1.SendEntry) (*raftv1.SendOutcom
 		if dup != nil {
 			// Remember the request id too, for the same reason: its
 			// retries name this message until the request id expires.
-			return dup, a.rememberRequest(p, e.RequestId, dup.MessageId, dup.Seq)
+			return dup, a.rememberRequest(p, e.RequestId, priorRequest, dup.MessageId, dup.Seq)
 		}
 	}
 	seq := p.st.NextSeq
@@ -88,11 +90,11 @@ func (a *applier) sendOne(p *partition, e *raftv1.SendEntry) (*raftv1.SendOutcom
 		return nil, err
 	}
 	if p.st.Fifo {
-		if err := a.remember(p, dedupFIFO, e.DeduplicationId, m, dedupWindowMs); err != nil {
+		if err := a.remember(p, dedupFIFO, e.DeduplicationId, priorFIFO, m, dedupWindowMs); err != nil {
 			return nil, err
 		}
 	}
-	if err := a.rememberRequest(p, e.RequestId, m.MessageId, seq); err != nil {
+	if err := a.rememberRequest(p, e.RequestId, priorRequest, m.MessageId, seq); err != nil {
 		return nil, err
 	}
 	return &raftv1.SendOutcome{MessageId: m.MessageId, Seq: seq}, nil
@@ -102,40 +104,44 @@ func (a *applier) sendOne(p *partition, e *raftv1.SendEntry) (*raftv1.SendOutcom
 // kind) the partition remembers and whose window has not passed; nil when
 // id is empty or not remembered. Expired records may linger until a Tick
 // removes them, so the expiry time decides, not the record's presence.
-func (a *applier) recalled(p *partition, kind byte, id string) (*raftv1.SendOutcome, error) {
+// prior is the stored record, expired or not (nil when there is none):
+// remember takes it, so that an id is read once per send. The read is the
+// costly part: the id is almost always absent, and proving a key absent
+// means looking at every level of the store.
+func (a *applier) recalled(p *partition, kind byte, id string) (dup *raftv1.SendOutcome, prior *raftv1.Dedup, err error) {
 	if id == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	d := &raftv1.Dedup{}
 	found, err := getRecord(a.tx, dedupKey(p.id, kind, id), d)
-	if err != nil || !found || d.ExpiresAtMs <= a.now {
-		return nil, err
+	if err != nil || !found {
+		return nil, nil, err
 	}
-	return &raftv1.SendOutcome{MessageId: d.MessageId, Seq: d.Seq, Duplicate: true}, nil
+	if d.ExpiresAtMs <= a.now {
+		return nil, d, nil
+	}
+	return &raftv1.SendOutcome{MessageId: d.MessageId, Seq: d.Seq, Duplicate: true}, d, nil
 }
 
 // rememberRequest records that the send with request id id stored (or was a
 // duplicate of) the message messageID at seq; nothing when id is empty.
-func (a *applier) rememberRequest(p *partition, id, messageID string, seq uint64) error {
+// prior is what recalled found of id.
+func (a *applier) rememberRequest(p *partition, id string, prior *raftv1.Dedup, messageID string, seq uint64) error {
 	if id == "" {
 		return nil
 	}
-	return a.remember(p, dedupRequest, id, &raftv1.StoredMessage{MessageId: messageID, Seq: seq}, dedupWindowMs)
+	return a.remember(p, dedupRequest, id, prior, &raftv1.StoredMessage{MessageId: messageID, Seq: seq}, dedupWindowMs)
 }
 
 func rejected(format string, args ...any) *raftv1.SendOutcome {
 	return &raftv1.SendOutcome{Status: status(raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, format, args...)}
 }
 
-// remember records a deduplication id for windowMs, replacing an expired record.
-func (a *applier) remember(p *partition, kind byte, id string, m *raftv1.StoredMessage, windowMs int64) error {
-	old := &raftv1.Dedup{}
-	found, err := getRecord(a.tx, dedupKey(p.id, kind, id), old)
-	if err != nil {
-		return err
-	}
-	if found {
-		if err := a.tx.Delete(dedupExpiryKey(p.id, old.ExpiresAtMs, kind, id)); err != nil {
+// remember records a deduplication id for windowMs, replacing prior, the
+// record recalled found (nil when there was none).
+func (a *applier) remember(p *partition, kind byte, id string, prior *raftv1.Dedup, m *raftv1.StoredMessage, windowMs int64) error {
+	if prior != nil {
+		if err := a.tx.Delete(dedupExpiryKey(p.id, prior.ExpiresAtMs, kind, id)); err != nil {
 			return err
 		}
 	}
