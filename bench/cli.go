@@ -66,21 +66,26 @@ type options struct {
 
 func usage(w io.Writer, name string, fs *flag.FlagSet) {
 	fmt.Fprintf(w, `usage: %s [run|suite] [flags]
+       %s fill --endpoints URLS --queue NAME [--gib N] [--size B]
 
 Runs workloads against a Wharf cluster and, with --peers, against NATS
 JetStream and RabbitMQ clusters, alternating the systems per workload.
 Without --endpoints it builds wharfd and starts its own cluster on
 127.0.0.1 (and of each peer). "run" runs --modes (default work-queue);
 "suite" runs every mode (sync-send, async-send, work-queue, fifo, e2e)
-unless --modes says otherwise.
+unless --modes says otherwise. "fill" sends random text bodies to an
+existing queue until --gib GiB are acknowledged (a backlog to measure).
 
 flags:
-`, name)
+`, name, name)
 	fs.PrintDefaults()
 }
 
 func main1(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
 	var o options
+	if len(args) > 0 && args[0] == "fill" {
+		return fillMain(ctx, name, args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && (args[0] == "run" || args[0] == "suite") {
 		o.suite = args[0] == "suite"
 		args = args[1:]
