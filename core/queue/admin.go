@@ -18,7 +18,7 @@ func (a *applier) purge(cmd *raftv1.Purge) error {
 		}
 	}
 	p.st.Visible, p.st.InFlight, p.st.Delayed = 0, 0, 0
-	for _, prefix := range []byte{pReady, pWaiting, pExpiry} {
+	for _, prefix := range []byte{pReady, pWaiting, pExpiry, pGroupIdle} {
 		p.emptyIndex(prefix)
 	}
 	return a.savePartition(p)

@@ -58,7 +58,7 @@ func checkFloor(r kv.Reader, start, floor []byte, what string) error {
 
 func checkFloors(r kv.Reader, p uint64, st *raftv1.PartitionState) error {
 	pt := &partition{id: p, st: st}
-	for _, prefix := range []byte{pReady, pWaiting, pExpiry, pDedupExp, pAttemptExp} {
+	for _, prefix := range []byte{pReady, pWaiting, pExpiry, pDedupExp, pAttemptExp, pGroupIdle} {
 		if err := checkFloor(r, partitionPrefix(prefix, p), *pt.floor(prefix), fmt.Sprintf("partition %d index %c", p, prefix)); err != nil {
 			return err
 		}
@@ -74,10 +74,34 @@ func checkFloors(r kv.Reader, p uint64, st *raftv1.PartitionState) error {
 			return err
 		}
 		group := string(k[len(lo):])
+		if groupEmpty(g) && g.IdleAtMs == 0 {
+			return fmt.Errorf("partition %d: group %q is empty and not in the idle index", p, group)
+		}
+		if g.IdleAtMs != 0 {
+			if _, found, err := r.Get(groupIdleKey(p, g.IdleAtMs, group)); err != nil || !found {
+				return fmt.Errorf("partition %d: group %q says idle at %d, the idle index has no entry (err %v)", p, group, g.IdleAtMs, err)
+			}
+		}
 		if g.FloorSeq != 0 {
 			if err := checkFloor(r, groupPrefix(p, group), groupMessageKey(p, group, g.FloorSeq), "group "+group); err != nil {
 				return err
 			}
+		}
+	}
+	// Every idle entry names a group that says so.
+	lo = partitionPrefix(pGroupIdle, p)
+	idle, _, err := scan(r, lo, prefixEnd(lo), maxCheckedMessages)
+	if err != nil {
+		return err
+	}
+	for _, k := range idle {
+		g := &raftv1.GroupState{}
+		found, err := getRecord(r, groupKey(p, string(k[17:])), g)
+		if err != nil {
+			return err
+		}
+		if !found || g.IdleAtMs != timeOf(k) {
+			return fmt.Errorf("partition %d: idle entry %q names no group idle at %d", p, k, timeOf(k))
 		}
 	}
 	return nil

@@ -229,3 +229,50 @@ func TestInFlightLimit(t *testing.T) {
 		t.Fatalf("in flight %d, visible %d", st.InFlight, st.Visible)
 	}
 }
+
+// An empty group's record stays for groupIdleMs, then a Tick deletes it; a
+// group that got a message meanwhile keeps its record and leaves the idle
+// index.
+func TestFIFOIdleGroupRecordExpires(t *testing.T) {
+	s := newShard(t)
+	q := fifoQueue(1)
+	p := q.PartitionId
+	record := func(group string) *raftv1.GroupState {
+		t.Helper()
+		g := &raftv1.GroupState{}
+		found, err := getRecord(s.db, groupKey(p, group), g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found {
+			return nil
+		}
+		return g
+	}
+	for _, g := range []string{"gone", "back"} {
+		s.send(q, fifoEntry(g, g+"1"))
+		m := s.receive(q, 1, 30)
+		s.del(q, leaseOf(m[0]))
+		if r := record(g); r == nil || r.IdleAtMs != s.now+groupIdleMs {
+			t.Fatalf("group %s emptied: record %v, want one idle at %d", g, r, s.now+groupIdleMs)
+		}
+	}
+	s.advance(30)
+	s.send(q, fifoEntry("back", "back2"))
+	s.tick()
+	if record("gone") == nil {
+		t.Fatal("a Tick before groupIdleMs deleted an idle group's record")
+	}
+	s.advance(31)
+	s.tick()
+	if r := record("gone"); r != nil {
+		t.Fatalf("idle group's record survives its time: %v", r)
+	}
+	r := record("back")
+	if r == nil || r.IdleAtMs != 0 || r.Messages != 1 {
+		t.Fatalf("group with a message again: record %v, want kept, 1 message, not idle", r)
+	}
+	if got := s.receive(q, 10, 30); !slices.Equal(bodies(got), []string{"back2"}) {
+		t.Fatalf("after the idle expiry: %v", bodies(got))
+	}
+}

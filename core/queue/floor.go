@@ -26,6 +26,8 @@ func (p *partition) floor(prefix byte) *[]byte {
 		return &p.st.DedupExpiryFloor
 	case pAttemptExp:
 		return &p.st.AttemptExpiryFloor
+	case pGroupIdle:
+		return &p.st.GroupIdleFloor
 	}
 	panic("queue: index " + string(prefix) + " has no floor")
 }
@@ -46,10 +48,10 @@ func (a *applier) file(p *partition, prefix byte, key, value []byte) error {
 
 // timedIndexes are the indexes whose entries fall due: a Tick has work when
 // the earliest of them is due.
-var timedIndexes = []byte{pWaiting, pExpiry, pDedupExp, pAttemptExp}
+var timedIndexes = []byte{pWaiting, pExpiry, pDedupExp, pAttemptExp, pGroupIdle}
 
 func timed(prefix byte) bool {
-	return prefix == pWaiting || prefix == pExpiry || prefix == pDedupExp || prefix == pAttemptExp
+	return prefix == pWaiting || prefix == pExpiry || prefix == pDedupExp || prefix == pAttemptExp || prefix == pGroupIdle
 }
 
 // lower makes floor at most key.

@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"fmt"
+
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
 
@@ -17,12 +19,63 @@ func (a *applier) getGroup(p uint64, group string) (*raftv1.GroupState, error) {
 	return g, nil
 }
 
-// putGroup saves g, or deletes it once the group is empty.
-func (a *applier) putGroup(p uint64, group string, g *raftv1.GroupState) error {
-	if g.Messages == 0 && g.InFlight == 0 && g.ReadySeq == 0 {
-		return a.tx.Delete(groupKey(p, group))
+// groupIdleMs is how long an empty group's record is kept before a Tick
+// deletes it (if the group is still empty then).
+const groupIdleMs = 60_000
+
+// putGroup saves g. An empty group's record is kept, filed in the idle
+// index, and a Tick deletes it groupIdleMs later if the group is still
+// empty. Deleting it at once, as the group empties, would put a tombstone
+// on top of the versions the record gathered in the store's memtable, and
+// a group that gets a message again soon (the common case) would read
+// through all of them on every later command until a flush.
+func (a *applier) putGroup(p *partition, group string, g *raftv1.GroupState) error {
+	if groupEmpty(g) && g.IdleAtMs == 0 {
+		g.IdleAtMs = a.now + groupIdleMs
+		if err := a.file(p, pGroupIdle, groupIdleKey(p.id, g.IdleAtMs, group), nil); err != nil {
+			return err
+		}
 	}
-	return putRecord(a.tx, groupKey(p, group), g)
+	return putRecord(a.tx, groupKey(p.id, group), g)
+}
+
+func groupEmpty(g *raftv1.GroupState) bool {
+	return g.Messages == 0 && g.InFlight == 0 && g.ReadySeq == 0
+}
+
+// expireIdleGroups handles up to limit due entries of the idle index: the
+// record of a group still empty is deleted, and a group that got messages
+// since is taken out of the index (putGroup files it again when it next
+// empties).
+func (a *applier) expireIdleGroups(p *partition, limit int) error {
+	keys, _, err := a.scanIndex(p, pGroupIdle, timedUpTo(pGroupIdle, p.id, a.now), limit)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		group := string(k[17:])
+		if err := a.tx.Delete(k); err != nil {
+			return err
+		}
+		g, err := a.getGroup(p.id, group)
+		if err != nil {
+			return err
+		}
+		if g.IdleAtMs != timeOf(k) {
+			return fmt.Errorf("partition %d: idle entry of group %q at %d, but the group says %d", p.id, group, timeOf(k), g.IdleAtMs)
+		}
+		if groupEmpty(g) {
+			if err := a.tx.Delete(groupKey(p.id, group)); err != nil {
+				return err
+			}
+			continue
+		}
+		g.IdleAtMs = 0
+		if err := putRecord(a.tx, groupKey(p.id, group), g); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (a *applier) addGroupInFlight(p *partition, group string, delta int64) error {
@@ -101,5 +154,5 @@ func (a *applier) refileGroup(p *partition, group string, g *raftv1.GroupState) 
 		g.ReadyAtMs, g.ReadySeq = 0, 0
 	}
 	// Saved even when only the floor moved.
-	return a.putGroup(p.id, group, g)
+	return a.putGroup(p, group, g)
 }

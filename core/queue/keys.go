@@ -17,6 +17,7 @@ const (
 	pDedupExp   = 'D'
 	pAttempt    = 'a'
 	pAttemptExp = 'A'
+	pGroupIdle  = 'I'
 	pWake       = 'k'
 	pOutbox     = 'o'
 	pTombstone  = 't'
@@ -56,6 +57,12 @@ func messageKey(p, seq uint64) []byte { return appendU64(appendU64(key(pMessage,
 // timedKey is prefix | p | at | seq: the ready, waiting and expiry indexes.
 func timedKey(prefix byte, p uint64, at int64, seq uint64) []byte {
 	return appendU64(appendTime(appendU64(key(prefix, 24), p), at), seq)
+}
+
+// groupIdleKey is I | p | at | group: the idle index, of empty groups whose
+// records a Tick deletes at that time.
+func groupIdleKey(p uint64, at int64, group string) []byte {
+	return append(appendTime(appendU64(key(pGroupIdle, 16+len(group)), p), at), group...)
 }
 
 // partitionPrefix is prefix | p, the start of a partition's range in one index.
@@ -120,9 +127,9 @@ func wakeKey(at int64, p uint64) []byte { return appendU64(appendTime(key(pWake,
 func outboxKey(id uint64) []byte { return appendU64(key(pOutbox, 8), id) }
 
 // partitionScoped lists every index that a partition owns, for purge and drop.
-var partitionScoped = []byte{pMessage, pReady, pWaiting, pExpiry, pGroupMsg, pGroup, pDedup, pDedupExp, pAttempt, pAttemptExp}
+var partitionScoped = []byte{pMessage, pReady, pWaiting, pExpiry, pGroupMsg, pGroup, pGroupIdle, pDedup, pDedupExp, pAttempt, pAttemptExp}
 
 // messageScoped lists the indexes that hold messages, which a purge empties.
-var messageScoped = []byte{pMessage, pReady, pWaiting, pExpiry, pGroupMsg, pGroup}
+var messageScoped = []byte{pMessage, pReady, pWaiting, pExpiry, pGroupMsg, pGroup, pGroupIdle}
 
 func appendU64Decode(b []byte) uint64 { return binary.BigEndian.Uint64(b) }

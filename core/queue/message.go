@@ -34,7 +34,7 @@ func (a *applier) insert(p *partition, m *raftv1.StoredMessage, delayMs int64) e
 			return err
 		}
 		if delayMs > 0 {
-			if err := a.putGroup(p.id, m.GroupId, g); err != nil {
+			if err := a.putGroup(p, m.GroupId, g); err != nil {
 				return err
 			}
 		}

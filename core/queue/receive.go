@@ -154,7 +154,7 @@ func (r *receiver) fifo() error {
 		if err != nil {
 			return err
 		}
-		if err := r.a.putGroup(r.p.id, group, g); err != nil {
+		if err := r.a.putGroup(r.p, group, g); err != nil {
 			return err
 		}
 		failpoint.Inject(mutants.QueueFIFOSkipHead, func() {

@@ -41,6 +41,9 @@ func (a *applier) tick() error {
 		if err := a.expireRecords(p, pAttemptExp, tickLimit); err != nil {
 			return err
 		}
+		if err := a.expireIdleGroups(p, tickLimit); err != nil {
+			return err
+		}
 		p.exactWake = true
 		if err := a.savePartition(p); err != nil {
 			return err

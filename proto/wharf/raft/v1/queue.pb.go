@@ -1605,6 +1605,7 @@ type PartitionState struct {
 	ExpiryFloor        []byte `protobuf:"bytes,10,opt,name=expiry_floor,json=expiryFloor,proto3" json:"expiry_floor,omitempty"`
 	DedupExpiryFloor   []byte `protobuf:"bytes,11,opt,name=dedup_expiry_floor,json=dedupExpiryFloor,proto3" json:"dedup_expiry_floor,omitempty"`
 	AttemptExpiryFloor []byte `protobuf:"bytes,12,opt,name=attempt_expiry_floor,json=attemptExpiryFloor,proto3" json:"attempt_expiry_floor,omitempty"`
+	GroupIdleFloor     []byte `protobuf:"bytes,13,opt,name=group_idle_floor,json=groupIdleFloor,proto3" json:"group_idle_floor,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -1723,6 +1724,13 @@ func (x *PartitionState) GetAttemptExpiryFloor() []byte {
 	return nil
 }
 
+func (x *PartitionState) GetGroupIdleFloor() []byte {
+	if x != nil {
+		return x.GroupIdleFloor
+	}
+	return nil
+}
+
 // GroupState is the bookkeeping of one FIFO message group.
 type GroupState struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1732,7 +1740,11 @@ type GroupState struct {
 	ReadyAtMs int64  `protobuf:"varint,3,opt,name=ready_at_ms,json=readyAtMs,proto3" json:"ready_at_ms,omitempty"`
 	ReadySeq  uint64 `protobuf:"varint,4,opt,name=ready_seq,json=readySeq,proto3" json:"ready_seq,omitempty"`
 	// No message of the group has a lower seq: its scans start here.
-	FloorSeq      uint64 `protobuf:"varint,5,opt,name=floor_seq,json=floorSeq,proto3" json:"floor_seq,omitempty"`
+	FloorSeq uint64 `protobuf:"varint,5,opt,name=floor_seq,json=floorSeq,proto3" json:"floor_seq,omitempty"`
+	// When the group is filed in the idle index (0: it is not): the time a
+	// Tick deletes the record if the group is empty then. An empty group's
+	// record is kept that long instead of deleted at once (see putGroup).
+	IdleAtMs      int64 `protobuf:"varint,6,opt,name=idle_at_ms,json=idleAtMs,proto3" json:"idle_at_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1798,6 +1810,13 @@ func (x *GroupState) GetReadySeq() uint64 {
 func (x *GroupState) GetFloorSeq() uint64 {
 	if x != nil {
 		return x.FloorSeq
+	}
+	return 0
+}
+
+func (x *GroupState) GetIdleAtMs() int64 {
+	if x != nil {
+		return x.IdleAtMs
 	}
 	return 0
 }
@@ -2189,7 +2208,7 @@ const file_wharf_raft_v1_queue_proto_rawDesc = "" +
 	"\vready_at_ms\x18\r \x01(\x03R\treadyAtMs\x1a^\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
-	"\x05value\x18\x02 \x01(\v2\x1f.wharf.v1.MessageAttributeValueR\x05value:\x028\x01\"\x96\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x1f.wharf.v1.MessageAttributeValueR\x05value:\x028\x01\"\xc0\x03\n" +
 	"\x0ePartitionState\x12\x19\n" +
 	"\bqueue_id\x18\x01 \x01(\x04R\aqueueId\x12\x19\n" +
 	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq\x12\x18\n" +
@@ -2205,14 +2224,17 @@ const file_wharf_raft_v1_queue_proto_rawDesc = "" +
 	"\fexpiry_floor\x18\n" +
 	" \x01(\fR\vexpiryFloor\x12,\n" +
 	"\x12dedup_expiry_floor\x18\v \x01(\fR\x10dedupExpiryFloor\x120\n" +
-	"\x14attempt_expiry_floor\x18\f \x01(\fR\x12attemptExpiryFloor\"\x9f\x01\n" +
+	"\x14attempt_expiry_floor\x18\f \x01(\fR\x12attemptExpiryFloor\x12(\n" +
+	"\x10group_idle_floor\x18\r \x01(\fR\x0egroupIdleFloor\"\xbd\x01\n" +
 	"\n" +
 	"GroupState\x12\x1b\n" +
 	"\tin_flight\x18\x01 \x01(\x03R\binFlight\x12\x1a\n" +
 	"\bmessages\x18\x02 \x01(\x03R\bmessages\x12\x1e\n" +
 	"\vready_at_ms\x18\x03 \x01(\x03R\treadyAtMs\x12\x1b\n" +
 	"\tready_seq\x18\x04 \x01(\x04R\breadySeq\x12\x1b\n" +
-	"\tfloor_seq\x18\x05 \x01(\x04R\bfloorSeq\"\\\n" +
+	"\tfloor_seq\x18\x05 \x01(\x04R\bfloorSeq\x12\x1c\n" +
+	"\n" +
+	"idle_at_ms\x18\x06 \x01(\x03R\bidleAtMs\"\\\n" +
 	"\x05Dedup\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x10\n" +
