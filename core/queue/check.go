@@ -30,6 +30,17 @@ func CheckInvariants(r kv.Reader) error {
 			return err
 		}
 	}
+	// A dropped partition has no record (openPartition relies on it).
+	lo = []byte{pTombstone}
+	dropped, _, err := scan(r, lo, prefixEnd(lo), maxCheckedMessages)
+	if err != nil {
+		return err
+	}
+	for _, k := range dropped {
+		if _, found, err := r.Get(partitionKey(appendU64Decode(k[1:9]))); err != nil || found {
+			return fmt.Errorf("dropped partition %d still has a record (err %v)", appendU64Decode(k[1:9]), err)
+		}
+	}
 	shard, err := ShardState(r)
 	if err != nil {
 		return err

@@ -123,17 +123,22 @@ func (a *applier) openPartition(cfg *raftv1.PartitionConfig) (*partition, error)
 		a.fail(raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "command names no partition")
 		return nil, nil
 	}
-	if _, dropped, err := a.tx.Get(tombstoneKey(cfg.PartitionId)); err != nil || dropped {
-		if err == nil {
-			a.fail(raftv1.ErrorCode_ERROR_CODE_NOT_FOUND, "queue %q was deleted", cfg.QueueName)
-		}
-		return nil, err
-	}
 	p, err := a.loadPartition(cfg.PartitionId)
 	if err != nil {
 		return nil, err
 	}
 	if p.st == nil {
+		// Only a partition without a record can have been dropped: drop
+		// deletes the record as it writes the tombstone, and nothing makes
+		// a record for a dropped partition again. Checking here, not
+		// first, spares every command on a live partition a read of a key
+		// that is absent (the costly kind: every level is looked at).
+		if _, dropped, err := a.tx.Get(tombstoneKey(cfg.PartitionId)); err != nil || dropped {
+			if err == nil {
+				a.fail(raftv1.ErrorCode_ERROR_CODE_NOT_FOUND, "queue %q was deleted", cfg.QueueName)
+			}
+			return nil, err
+		}
 		p.st = &raftv1.PartitionState{QueueId: cfg.QueueId, NextSeq: 1, Fifo: cfg.Fifo}
 	} else if p.st.QueueId != cfg.QueueId || p.st.Fifo != cfg.Fifo {
 		a.fail(raftv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION,
