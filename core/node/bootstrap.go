@@ -39,6 +39,14 @@ const (
 	queueSnapshotEntries = 10000
 	compactionOverhead   = 5000
 
+	// maxInMemLog bounds the log entries a replica holds in memory that are
+	// not applied yet (dragonboat's MaxInMemLogSize; unbounded by default).
+	// Past it the shard refuses proposals as busy, and proposeLocal retries
+	// them with backoff: a producer faster than a slow replica is held
+	// back instead of growing the heap. The largest proposal, a batch of ten
+	// 1 MiB bodies, is a sixth of it.
+	maxInMemLog = 64 << 20
+
 	// leaderPoll is how often Start checks whether a shard elected a leader.
 	leaderPoll = 10 * time.Millisecond
 )
@@ -234,6 +242,7 @@ func (n *Node) raftConfig(shardID uint64) config.Config {
 		PreVote:            true,
 		SnapshotEntries:    entries,
 		CompactionOverhead: overhead,
+		MaxInMemLogSize:    maxInMemLog,
 	}
 }
 
