@@ -3,6 +3,7 @@ package jepsen
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -139,6 +141,11 @@ func (c *Cluster) everID() []int {
 
 // freeAddrs returns k distinct free addresses on 127.0.0.1, holding every
 // listener until all are chosen so that no port is handed out twice.
+//
+// The ports come from below the kernel's ephemeral range. A node keeps its
+// ports across restarts, and a port from the ephemeral range may be taken
+// in between as the local end of some outgoing connection (the proxies
+// make many); the node then fails to start with "address already in use".
 func freeAddrs(k int) ([]string, error) {
 	var out []string
 	var lns []net.Listener
@@ -147,15 +154,45 @@ func freeAddrs(k int) ([]string, error) {
 			l.Close()
 		}
 	}()
-	for range k {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	lo, hi := fixedPortsLow, ephemeralLow()
+	if hi-lo < 2*k {
+		return nil, fmt.Errorf("no room for %d ports below the ephemeral range (starts at %d)", k, hi)
+	}
+	next := lo + rand.IntN(hi-lo)
+	for tries := 0; len(out) < k && tries < hi-lo; tries++ {
+		port := next
+		next++
+		if next >= hi {
+			next = lo
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return nil, err
+			continue // taken
 		}
 		lns = append(lns, l)
 		out = append(out, l.Addr().String())
 	}
+	if len(out) < k {
+		return nil, fmt.Errorf("found %d of %d free ports in %d-%d", len(out), k, lo, hi-1)
+	}
 	return out, nil
+}
+
+// fixedPortsLow is the lowest port freeAddrs hands out.
+const fixedPortsLow = 10000
+
+// ephemeralLow is the start of the kernel's ephemeral port range (32768 if
+// it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > fixedPortsLow {
+				return v
+			}
+		}
+	}
+	return 32768
 }
 
 // Start launches every node and waits until all are ready.

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -106,5 +107,29 @@ func TestProxyRules(t *testing.T) {
 	}
 	if acc, ident, held := n.Stats(); acc != 6 || ident != 5 || held != 1 {
 		t.Errorf("stats: accepted %d identified %d held %d, want 6 5 1", acc, ident, held)
+	}
+}
+
+func TestFreeAddrsAreBelowTheEphemeralRange(t *testing.T) {
+	addrs, err := freeAddrs(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		_, port, err := net.SplitHostPort(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := strconv.Atoi(port)
+		if p < fixedPortsLow || p >= ephemeralLow() || seen[a] {
+			t.Fatalf("address %s: want distinct ports in %d-%d", a, fixedPortsLow, ephemeralLow()-1)
+		}
+		seen[a] = true
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Fatalf("handed out %s, which is not free: %v", a, err)
+		}
+		l.Close()
 	}
 }
