@@ -105,7 +105,7 @@ func NewCluster(bin, dir string, size int, env []string, logf func(string, ...an
 
 // newNode picks ports and starts the proxies of a new node.
 func (c *Cluster) newNode(id int) (*Node, error) {
-	addrs, err := freeAddrs(2)
+	addrs, err := FreeAddrs(2)
 	if err != nil {
 		return nil, err
 	}
@@ -139,14 +139,15 @@ func (c *Cluster) everID() []int {
 	return ids
 }
 
-// freeAddrs returns k distinct free addresses on 127.0.0.1, holding every
-// listener until all are chosen so that no port is handed out twice.
+// FreeAddrs returns k distinct free addresses on 127.0.0.1 for servers
+// that a test starts, holding every listener until all are chosen so that
+// no port is handed out twice.
 //
 // The ports come from below the kernel's ephemeral range. A node keeps its
 // ports across restarts, and a port from the ephemeral range may be taken
 // in between as the local end of some outgoing connection (the proxies
 // make many); the node then fails to start with "address already in use".
-func freeAddrs(k int) ([]string, error) {
+func FreeAddrs(k int) ([]string, error) {
 	var out []string
 	var lns []net.Listener
 	defer func() {
@@ -178,7 +179,7 @@ func freeAddrs(k int) ([]string, error) {
 	return out, nil
 }
 
-// fixedPortsLow is the lowest port freeAddrs hands out.
+// fixedPortsLow is the lowest port FreeAddrs hands out.
 const fixedPortsLow = 10000
 
 // ephemeralLow is the start of the kernel's ephemeral port range (32768 if

@@ -111,7 +111,7 @@ func TestProxyRules(t *testing.T) {
 }
 
 func TestFreeAddrsAreBelowTheEphemeralRange(t *testing.T) {
-	addrs, err := freeAddrs(4)
+	addrs, err := FreeAddrs(4)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/core/node"
+	"github.com/wharfmq/wharf/jepsen"
 	nodev1 "github.com/wharfmq/wharf/proto/wharf/node/v1"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 )
@@ -63,18 +64,15 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// freeAddrs returns n distinct free addresses on 127.0.0.1, holding every
-// listener open until all are chosen so the kernel cannot repeat a port.
+// freeAddrs returns n distinct free addresses on 127.0.0.1, below the
+// kernel's ephemeral range (jepsen.FreeAddrs): a node restarted on its
+// addresses must find them free, and an ephemeral port may meanwhile be the
+// local end of some connection.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		addrs = append(addrs, l.Addr().String())
+	addrs, err := jepsen.FreeAddrs(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return addrs
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/twitchtv/twirp"
+	"github.com/wharfmq/wharf/jepsen"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 )
 
@@ -53,19 +53,15 @@ type server struct {
 	client   wharfv1.QueueService
 }
 
-// freeAddrs returns n distinct free addresses on 127.0.0.1. It holds every
-// listener open until all are chosen: closing one before asking for the
-// next lets the kernel hand out the same port twice.
+// freeAddrs returns n distinct free addresses on 127.0.0.1, below the
+// kernel's ephemeral range (jepsen.FreeAddrs): a node restarted on its
+// addresses must find them free, and an ephemeral port may meanwhile be the
+// local end of some connection.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		addrs = append(addrs, l.Addr().String())
+	addrs, err := jepsen.FreeAddrs(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return addrs
 }
