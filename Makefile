@@ -154,14 +154,20 @@ BENCH_ARGS ?=
 bench:
 	$(GO) run ./bench/cmd/wharf-bench suite --out $(BENCH_OUT)/wharf $(BENCH_ARGS)
 
+# bin/ comes first on PATH: bench-peers puts a nats-server there that can
+# fsync before it acknowledges (Debian's 2.9 cannot).
 bench-compare:
-	$(GO) run ./bench/cmd/wharf-bench suite --peers nats,rabbitmq --out $(BENCH_OUT)/compare $(BENCH_ARGS)
+	PATH="$(CURDIR)/bin:$$PATH" $(GO) run ./bench/cmd/wharf-bench suite --peers nats,rabbitmq --out $(BENCH_OUT)/compare $(BENCH_ARGS)
 
+# NATS_VERSION is built from the Go module proxy into bin/: sync_interval
+# (fsync before every acknowledgement) appeared in nats-server 2.10.
+NATS_VERSION ?= v2.12.15
 bench-peers:
+	GOBIN="$(CURDIR)/bin" $(GO) install github.com/nats-io/nats-server/v2@$(NATS_VERSION)
 	apt-cache policy nats-server rabbitmq-server
 	DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server rabbitmq-server
 	-service rabbitmq-server stop
 	-service nats-server stop
 	-systemctl disable --now rabbitmq-server nats-server 2>/dev/null
-	nats-server --version
+	bin/nats-server --version
 	dpkg-query -W nats-server rabbitmq-server erlang-base
