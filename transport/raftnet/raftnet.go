@@ -220,13 +220,16 @@ func (t *Transport) serve(c net.Conn) {
 		c.Close()
 	}()
 	r := bufio.NewReaderSize(c, readBuffer)
+	drop := func(err error) {
+		t.log.Warn("drop raft connection", "remote", c.RemoteAddr().String(), "err", err)
+	}
 	var hdr [headerSize]byte
 	var payload []byte
 	for {
 		kind, n, crc, err := readHeader(r, hdr[:])
 		if err != nil {
 			if errors.Is(err, errBadFrame) {
-				t.log.Warn("drop raft connection", "remote", c.RemoteAddr().String(), "err", err)
+				drop(err)
 			}
 			return
 		}
@@ -238,21 +241,21 @@ func (t *Transport) serve(c net.Conn) {
 			return
 		}
 		if crc32.Checksum(payload, castagnoli) != crc {
-			t.log.Warn("drop raft connection", "remote", c.RemoteAddr().String(), "err", fmt.Errorf("%w: payload checksum", errBadFrame))
+			drop(fmt.Errorf("%w: payload checksum", errBadFrame))
 			return
 		}
 		switch kind {
 		case kindBatch:
 			var b pb.MessageBatch
 			if err := b.Unmarshal(payload); err != nil {
-				t.log.Warn("drop raft connection", "remote", c.RemoteAddr().String(), "err", fmt.Errorf("%w: message batch: %v", errBadFrame, err))
+				drop(fmt.Errorf("%w: message batch: %v", errBadFrame, err))
 				return
 			}
 			t.onBatch(b)
 		case kindChunk:
 			var ch pb.Chunk
 			if err := ch.Unmarshal(payload); err != nil {
-				t.log.Warn("drop raft connection", "remote", c.RemoteAddr().String(), "err", fmt.Errorf("%w: snapshot chunk: %v", errBadFrame, err))
+				drop(fmt.Errorf("%w: snapshot chunk: %v", errBadFrame, err))
 				return
 			}
 			if !t.onChunk(ch) {
@@ -266,7 +269,7 @@ func (t *Transport) serve(c net.Conn) {
 			c.Write(ack)
 			return
 		default:
-			t.log.Warn("drop raft connection", "remote", c.RemoteAddr().String(), "err", fmt.Errorf("%w: kind %d", errBadFrame, kind))
+			drop(fmt.Errorf("%w: kind %d", errBadFrame, kind))
 			return
 		}
 		// A frame much larger than usual is not kept for the next one.
