@@ -2,6 +2,8 @@ package queue
 
 import (
 	"bytes"
+	"slices"
+
 	"github.com/wharfmq/wharf/core/kv"
 )
 
@@ -50,9 +52,7 @@ func (a *applier) file(p *partition, prefix byte, key, value []byte) error {
 // the earliest of them is due.
 var timedIndexes = []byte{pWaiting, pExpiry, pDedupExp, pAttemptExp, pGroupIdle}
 
-func timed(prefix byte) bool {
-	return prefix == pWaiting || prefix == pExpiry || prefix == pDedupExp || prefix == pAttemptExp || prefix == pGroupIdle
-}
+func timed(prefix byte) bool { return slices.Contains(timedIndexes, prefix) }
 
 // lower makes floor at most key.
 func lower(floor *[]byte, key []byte) {
