@@ -98,19 +98,14 @@ func (n *Node) DeleteMessage(ctx context.Context, req *wharfv1.DeleteMessageRequ
 }
 
 func (n *Node) DeleteMessageBatch(ctx context.Context, req *wharfv1.DeleteMessageBatchRequest) (*wharfv1.DeleteMessageBatchResponse, error) {
-	if err := validate.QueueName("queue", req.GetQueue()); err != nil {
-		return nil, err
-	}
 	in := req.GetEntries()
-	if err := validate.BatchIDs(len(in), func(i int) string { return in[i].GetId() }); err != nil {
+	handles, err := batchHandles(req.GetQueue(), len(in),
+		func(i int) string { return in[i].GetId() }, func(i int) string { return in[i].GetReceiptHandle() })
+	if err != nil {
 		return nil, err
-	}
-	handles := make([]string, len(in))
-	for i, e := range in {
-		handles[i] = e.GetReceiptHandle()
 	}
 	var results []entryResult
-	err := n.withQueue(ctx, req.GetQueue(), handlesSuspect(handles...), func(rec *raftv1.QueueRecord) (bool, error) {
+	err = n.withQueue(ctx, req.GetQueue(), handlesSuspect(handles...), func(rec *raftv1.QueueRecord) (bool, error) {
 		ops := make([]leaseOp, len(in))
 		results = make([]entryResult, len(in))
 		for i, e := range in {
@@ -154,19 +149,14 @@ func (n *Node) ChangeMessageVisibility(ctx context.Context, req *wharfv1.ChangeM
 }
 
 func (n *Node) ChangeMessageVisibilityBatch(ctx context.Context, req *wharfv1.ChangeMessageVisibilityBatchRequest) (*wharfv1.ChangeMessageVisibilityBatchResponse, error) {
-	if err := validate.QueueName("queue", req.GetQueue()); err != nil {
-		return nil, err
-	}
 	in := req.GetEntries()
-	if err := validate.BatchIDs(len(in), func(i int) string { return in[i].GetId() }); err != nil {
+	handles, err := batchHandles(req.GetQueue(), len(in),
+		func(i int) string { return in[i].GetId() }, func(i int) string { return in[i].GetReceiptHandle() })
+	if err != nil {
 		return nil, err
-	}
-	handles := make([]string, len(in))
-	for i, e := range in {
-		handles[i] = e.GetReceiptHandle()
 	}
 	var results []entryResult
-	err := n.withQueue(ctx, req.GetQueue(), handlesSuspect(handles...), func(rec *raftv1.QueueRecord) (bool, error) {
+	err = n.withQueue(ctx, req.GetQueue(), handlesSuspect(handles...), func(rec *raftv1.QueueRecord) (bool, error) {
 		ops := make([]leaseOp, len(in))
 		results = make([]entryResult, len(in))
 		for i, e := range in {
@@ -192,4 +182,20 @@ func (n *Node) ChangeMessageVisibilityBatch(ctx context.Context, req *wharfv1.Ch
 		}
 	}
 	return resp, nil
+}
+
+// batchHandles checks a lease batch's queue name and entry ids, and returns
+// the entries' receipt handles.
+func batchHandles(queue string, n int, id, handle func(int) string) ([]string, error) {
+	if err := validate.QueueName("queue", queue); err != nil {
+		return nil, err
+	}
+	if err := validate.BatchIDs(n, id); err != nil {
+		return nil, err
+	}
+	handles := make([]string, n)
+	for i := range handles {
+		handles[i] = handle(i)
+	}
+	return handles, nil
 }
