@@ -117,6 +117,10 @@ func fillMain(ctx context.Context, name string, args []string, stdout, stderr io
 		}
 		return ErrUsage
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s fill: unexpected arguments %q\n", name, fs.Args())
+		return ErrUsage
+	}
 	start := time.Now()
 	msgs, bytes, err := Fill(ctx, FillConfig{
 		Endpoints: splitList(*endpoints), Queue: *queue, Bytes: int64(*gib * (1 << 30)),

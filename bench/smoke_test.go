@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+	"github.com/wharfmq/wharf/transport/client"
 )
 
 // startWharf builds wharfd and starts a single node for the test.
@@ -112,5 +115,49 @@ func TestGroupCPU(t *testing.T) {
 	}
 	if selfCPU() < 0 {
 		t.Fatal("negative CPU")
+	}
+}
+
+// TestFill fills a queue on a real node through the command line: every
+// acknowledged message is in the queue, and the bodies are random text.
+func TestFill(t *testing.T) {
+	c := startWharf(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	svc := client.New(c.Endpoints)
+	if _, err := svc.CreateQueue(ctx, &wharfv1.CreateQueueRequest{Name: "backlog"}); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	// 2^-13 GiB = 128 KiB: 128 bodies of 1 KiB.
+	code := Main(ctx, "wharf-bench", []string{"fill", "--endpoints", strings.Join(c.Endpoints, ","),
+		"--queue", "backlog", "--gib", "0.0001220703125", "--size", "1024", "--inflight", "4"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
+	}
+	if want := "filled backlog: 128 messages, 131072 bytes"; !strings.Contains(stdout.String(), want) {
+		t.Fatalf("output %q lacks %q", stdout.String(), want)
+	}
+	q, err := svc.GetQueue(ctx, &wharfv1.GetQueueRequest{Queue: "backlog"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := q.GetQueue().GetApproximateNumberOfMessages(); n != 128 {
+		t.Fatalf("queue holds %d messages, want 128", n)
+	}
+	wait := int32(1)
+	got, err := svc.ReceiveMessage(ctx, &wharfv1.ReceiveMessageRequest{Queue: "backlog", MaxMessages: 2, WaitTimeSeconds: &wait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Messages) != 2 || got.Messages[0].Body == got.Messages[1].Body || len(got.Messages[0].Body) != 1024 {
+		t.Fatalf("bodies: want two distinct 1024-byte random bodies, got %d messages", len(got.Messages))
+	}
+	// Bad command lines.
+	for _, args := range [][]string{{"fill", "--queue", "backlog", "extra"}, {"fill", "--nope"}} {
+		stderr.Reset()
+		if code := Main(ctx, "wharf-bench", args, &stdout, &stderr); code != 2 {
+			t.Errorf("%q: exit %d, want 2 (stderr: %s)", args, code, &stderr)
+		}
 	}
 }
