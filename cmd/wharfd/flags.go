@@ -42,6 +42,21 @@ type config struct {
 	// raftTransport names the Raft transport between nodes: "wharf"
 	// (transport/raftnet) or "dragonboat" (dragonboat's built-in TCP).
 	raftTransport string
+
+	// Security (README "Security"). tlsCert and tlsKey serve the API over
+	// HTTPS. peerCA, peerCert and peerKey authenticate nodes to each other
+	// with mutual TLS on the Raft (peer) port. clusterKeyFile holds the
+	// cluster key shared by every node (loadClusterKey): it authenticates
+	// peers when TLS is off and encrypts access-key secrets at rest.
+	// insecure lets a cluster of several nodes run with no peer
+	// authentication at all.
+	tlsCert        string
+	tlsKey         string
+	peerCA         string
+	peerCert       string
+	peerKey        string
+	clusterKeyFile string
+	insecure       bool
 }
 
 // parseFlags parses args. It returns flag.ErrHelp for -h, and an error
@@ -69,6 +84,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "host:port to serve net/http/pprof on, on its own listener (off when empty; keep it on 127.0.0.1 or a private network)")
 	fs.StringVar(&c.raftTransport, "raft-transport", "wharf", `Raft transport between nodes: "wharf" (one write per message batch) or "dragonboat" (its built-in TCP transport); every node of a cluster must use the same`)
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve the API over HTTPS with; needs --tls-key")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&c.peerCA, "peer-ca", "", "PEM CA certificate that signs every node's certificate: nodes talk to each other over mutual TLS (needs --peer-cert and --peer-key)")
+	fs.StringVar(&c.peerCert, "peer-cert", "", "PEM certificate of this node, signed by --peer-ca, for node-to-node mutual TLS")
+	fs.StringVar(&c.peerKey, "peer-key", "", "PEM private key of --peer-cert")
+	fs.StringVar(&c.clusterKeyFile, "cluster-key-file", "", "file holding the cluster key shared by every node (64 hex digits; `wharf certs` makes one): authenticates nodes to each other when mutual TLS is off, and encrypts access-key secrets at rest")
+	fs.BoolVar(&c.insecure, "insecure", false, "let a cluster of several nodes run with no node-to-node authentication (neither --peer-ca nor --cluster-key-file); never in production")
 	fs.DurationVar(&c.clockOffset, "test-clock-offset", 0, "TEST ONLY: shift this node's clock by this much (clock-skew tests); never set it in production")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -127,6 +149,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.raftTransport != "wharf" && c.raftTransport != "dragonboat" {
 		problems = append(problems, fmt.Sprintf("--raft-transport must be wharf or dragonboat, not %q", c.raftTransport))
 	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		problems = append(problems, "--tls-cert and --tls-key go together")
+	}
+	if n := countSet(c.peerCA, c.peerCert, c.peerKey); n != 0 && n != 3 {
+		problems = append(problems, "--peer-ca, --peer-cert and --peer-key go together")
+	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		problems = append(problems, fmt.Sprintf("--log-format must be text or json, not %q", c.logFormat))
 	}
@@ -137,6 +165,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// countSet counts the non-empty strings.
+func countSet(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		if s != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func parseLevel(s string) (slog.Level, error) {
