@@ -1,0 +1,67 @@
+package tlsfiles
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+)
+
+// ServerConfig is the config of an HTTPS server presenting pair: TLS 1.2
+// or later, HTTP/2 and HTTP/1.1 offered through ALPN (for a listener made
+// with tls.NewListener, which, unlike http.Server.ServeTLS, adds no
+// protocols of its own).
+func ServerConfig(pair *Pair) *tls.Config {
+	return &tls.Config{
+		MinVersion:     MinVersion,
+		GetCertificate: pair.GetCertificate,
+		NextProtos:     []string{"h2", "http/1.1"},
+	}
+}
+
+// MutualServerConfig is the config of a server that presents pair and
+// accepts only clients presenting a certificate, for client
+// authentication, signed by ca (node-to-node mutual TLS). The CA is read
+// at each handshake, so ca.Reload applies to the next connection.
+func MutualServerConfig(pair *Pair, ca *CA) *tls.Config {
+	base := &tls.Config{
+		MinVersion:     MinVersion,
+		GetCertificate: pair.GetCertificate,
+		ClientAuth:     tls.RequireAndVerifyClientCert,
+		ClientCAs:      ca.Pool(),
+	}
+	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		c := base.Clone()
+		c.GetConfigForClient = nil
+		c.ClientCAs = ca.Pool()
+		return c, nil
+	}
+	return base
+}
+
+// MutualClientConfig is the config of a client that presents pair to the
+// server at addr ("host:port" or a bare host) and accepts only a server
+// certificate signed by ca, for server authentication, valid for that
+// host (a DNS name or an IP address in its subject alternative names).
+//
+// Build one per connection: it holds the CA pool in use when it is built,
+// so a ca.Reload applies to the next dial. (A shared config cannot check
+// the host: for an IP address there is no server name in the handshake
+// for a VerifyConnection callback to read.)
+func MutualClientConfig(pair *Pair, ca *CA, addr string) *tls.Config {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	return &tls.Config{
+		MinVersion:           MinVersion,
+		GetClientCertificate: pair.GetClientCertificate,
+		RootCAs:              ca.Pool(),
+		ServerName:           host,
+	}
+}
+
+// ClientConfig is the config of an API client that trusts the CAs in
+// roots (nil: the system's), TLS 1.2 or later.
+func ClientConfig(roots *x509.CertPool) *tls.Config {
+	return &tls.Config{MinVersion: MinVersion, RootCAs: roots}
+}
