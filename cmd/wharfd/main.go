@@ -23,6 +23,7 @@ import (
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 	"github.com/wharfmq/wharf/transport/peer"
 	"github.com/wharfmq/wharf/transport/raftnet"
+	"github.com/wharfmq/wharf/transport/tlsfiles"
 	"github.com/wharfmq/wharf/transport/twirpapi"
 )
 
@@ -77,6 +78,17 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		return 1
 	}
 
+	// TLS files are loaded before anything binds, so a bad file fails
+	// fast. reloads is what SIGHUP reloads; the peer port adds its files.
+	reloads := &tlsfiles.Reloaders{}
+	apiTLSConfig, err := apiTLS(cfg, reloads)
+	if err != nil {
+		logger.Error("cannot load the API certificate", "err", err)
+		return 1
+	}
+	stopReloads := reloadOnHangup(reloads, logger)
+	defer stopReloads()
+
 	// Bind the API port before starting the node, so a port conflict
 	// fails fast instead of after the node has opened its data.
 	ln, err := net.Listen("tcp", cfg.apiAddr)
@@ -85,6 +97,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		return 1
 	}
 	defer ln.Close()
+	ln, scheme := apiListener(ln, apiTLSConfig)
 	if err := checkFree(cfg.raftAddr); err != nil {
 		logger.Error("cannot listen on --raft-addr", "addr", cfg.raftAddr, "err", err)
 		return 1
@@ -153,7 +166,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		return 1
 	}
 
-	logger.Info("wharfd serving", "api_addr", ln.Addr().String(), "raft_addr", cfg.raftAddr,
+	logger.Info("wharfd serving", "api_url", scheme+"://"+ln.Addr().String(), "api_addr", ln.Addr().String(), "raft_addr", cfg.raftAddr,
 		"data_dir", dataDir, "node_id", cfg.nodeID, "queue_shards", cfg.queueShards,
 		"startup", time.Since(began).Round(time.Millisecond))
 	api.set(handler(n, logger))

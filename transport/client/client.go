@@ -47,7 +47,8 @@ func SplitEndpoints(list string) []string {
 }
 
 // New returns a QueueService that talks to the cluster at endpoints (base
-// URLs such as "http://10.0.0.1:7070"; "http://" is assumed when no scheme
+// URLs such as "http://10.0.0.1:7070" or, for a cluster serving HTTPS,
+// "https://10.0.0.1:7070" with WithCA; "http://" is assumed when no scheme
 // is given). Any node serves any request, so a call goes to the endpoint
 // that last answered and moves on to the next one, round robin, when an
 // attempt fails in a way that allows a retry (see WithAttempts).
