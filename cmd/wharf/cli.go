@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +26,11 @@ type cli struct {
 	// Global flags. They are accepted before or after the command name.
 	endpoint string
 	json     bool
+	// ca is the PEM file of the CA https endpoints are checked against
+	// (--ca, default $WHARF_CA; empty: the system's roots); caPool is it
+	// loaded, by parse.
+	ca     string
+	caPool *x509.CertPool
 
 	// dial makes the service for the endpoints (any node of a cluster
 	// serves any request; the client fails over between them). It is
@@ -74,6 +80,7 @@ var commands = []command{
 	{"cluster add", "--raft-addr H:P --api-addr H:P [--node-id N]", "register a node by hand (wharfd --join does it itself)", (*cli).clusterAdd},
 	{"cluster remove", "NODE_ID", "drain a node: move its replicas away, then forget it", (*cli).clusterRemove},
 	{"bench", "[run|suite] [flags]", "run the load generator (see bench/README.md)", (*cli).bench},
+	{"certs", "[--dir DIR] [--hosts H,...] [--force] NODE...", "create a CA, node certificates and the cluster key for TLS", (*cli).certs},
 }
 
 // groups are the words that take a subcommand: "queue create".
@@ -139,10 +146,11 @@ func (c *cli) globalFlags(fs *flag.FlagSet) {
 	// registration does not undo an earlier parse.
 	fs.StringVar(&c.endpoint, "endpoint", c.endpoint, "server `URLs`, comma-separated (any node of the cluster); defaults to $"+client.EnvEndpoint+", else "+client.DefaultEndpoint)
 	fs.BoolVar(&c.json, "json", c.json, "print the response as JSON")
+	fs.StringVar(&c.ca, "ca", c.ca, "PEM `file` of the CA that signs the servers' certificates, for https:// endpoints; defaults to $"+client.EnvCA+", else the system's roots")
 }
 
 func (c *cli) usage(w io.Writer) {
-	fmt.Fprintf(w, "usage: wharf [--endpoint URL[,URL...]] [--json] COMMAND [args]\n\ncommands:\n")
+	fmt.Fprintf(w, "usage: wharf [--endpoint URL[,URL...]] [--ca FILE] [--json] COMMAND [args]\n\ncommands:\n")
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  %-18s %s\n", cmd.name, cmd.summary)
 	}
@@ -186,10 +194,26 @@ func (c *cli) flagSet(name, args string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses fs's flags wherever they appear in args (the flag package
-// alone stops at the first positional argument) and returns the positional
-// arguments. "--" ends the flags, so a body may start with "-".
+// parse is parseFlags for a command that talks to a server: it also
+// loads the --ca file, known only once all flags are parsed (global flags
+// may follow the command), so a bad one is reported before any request.
 func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	pos, err := c.parseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if c.ca != "" && c.caPool == nil {
+		if c.caPool, err = client.LoadCA(c.ca); err != nil {
+			return nil, fmt.Errorf("--ca (default $%s): %w", client.EnvCA, err)
+		}
+	}
+	return pos, nil
+}
+
+// parseFlags parses fs's flags wherever they appear in args (the flag
+// package alone stops at the first positional argument) and returns the
+// positional arguments. "--" ends the flags, so a body may start with "-".
+func (c *cli) parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {

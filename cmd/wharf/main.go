@@ -18,12 +18,14 @@ func main() {
 		out:      os.Stdout,
 		errOut:   os.Stderr,
 		endpoint: client.EndpointFromEnv(),
-		dial: func(endpoints []string) wharfv1.QueueService {
-			return client.New(endpoints)
-		},
-		dialCluster: func(endpoints []string) wharfv1.ClusterService {
-			return client.NewCluster(endpoints)
-		},
+		ca:       os.Getenv(client.EnvCA),
+	}
+	// c.caPool is loaded by the time a command dials (cli.parse).
+	c.dial = func(endpoints []string) wharfv1.QueueService {
+		return client.New(endpoints, client.WithCA(c.caPool))
+	}
+	c.dialCluster = func(endpoints []string) wharfv1.ClusterService {
+		return client.NewCluster(endpoints, client.WithCA(c.caPool))
 	}
 	code := c.run(ctx, os.Args[1:])
 	stop()
