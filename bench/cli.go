@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wharfmq/wharf/transport/client"
 )
 
 // Main runs the bench command line (wharf-bench and wharf bench): args are
@@ -59,6 +62,8 @@ type options struct {
 	pprofModes []string
 	wharfd     string
 	wharfdArgs string
+	ca         string
+	tls        bool
 	keep       bool
 	settle     time.Duration
 	cfg        map[string]Config
@@ -105,6 +110,8 @@ func main1(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	pprofModes := fs.String("pprof-modes", "work-queue", "workloads to profile with --pprof")
 	fs.StringVar(&o.wharfd, "wharfd", "", "wharfd binary to start (default: go build ./cmd/wharfd of this module)")
 	fs.StringVar(&o.wharfdArgs, "wharfd-args", "", "extra flags for every wharfd node, space-separated")
+	fs.StringVar(&o.ca, "ca", os.Getenv(client.EnvCA), "PEM file of the CA that signs the --endpoints' certificates (https://); default $"+client.EnvCA)
+	fs.BoolVar(&o.tls, "tls", false, "serve the API of the cluster the bench starts over HTTPS (a CA and node certificates made for the run)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the clusters' data and log directories")
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "pause before each run after resuming its system's paused processes")
 	duration := fs.Duration("duration", d.Duration, "measured time of each run (0: until --count)")
@@ -144,6 +151,10 @@ func main1(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 			fmt.Fprintf(stderr, "%s: unknown peer %q (nats, rabbitmq)\n", name, p)
 			return ErrUsage
 		}
+	}
+	if o.tls && o.endpoints != "" {
+		fmt.Fprintf(stderr, "%s: --tls is for the cluster the bench starts; for --endpoints give https:// URLs and --ca\n", name)
+		return ErrUsage
 	}
 	if *del != "batch" && *del != "single" {
 		fmt.Fprintf(stderr, "%s: --delete must be batch or single\n", name)
@@ -227,7 +238,13 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		systems = append(systems, system{target: NewWharfTarget(eps, nil)})
+		var ca *x509.CertPool
+		if o.ca != "" {
+			if ca, err = client.LoadCA(o.ca); err != nil {
+				return fmt.Errorf("--ca: %w", err)
+			}
+		}
+		systems = append(systems, system{target: NewWharfTarget(eps, nil, ca)})
 		rep.Targets["wharf"] = "existing cluster at " + strings.Join(eps, ",")
 	} else {
 		bin := o.wharfd
@@ -249,14 +266,18 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		dir := filepath.Join(tmp, "wharf")
 		os.MkdirAll(dir, 0o755)
 		logf("starting %d wharfd nodes", o.nodes)
-		wc, err := StartWharfCluster(ctx, bin, dir, o.nodes, o.pprof, strings.Fields(o.wharfdArgs)...)
+		start := StartWharfCluster
+		if o.tls {
+			start = StartWharfClusterTLS
+		}
+		wc, err := start(ctx, bin, dir, o.nodes, o.pprof, strings.Fields(o.wharfdArgs)...)
 		if err != nil {
 			return err
 		}
 		pprofAddrs = wc.PprofAddrs
-		systems = append(systems, system{target: NewWharfTarget(wc.Endpoints, wc.Procs), stop: wc.Stop})
-		rep.Targets["wharf"] = fmt.Sprintf("wharfd of this checkout (%s), %d nodes on 127.0.0.1, replication factor 3, default shards and tuning%s; acknowledges after the Raft entry is fsynced on a majority and applied",
-			gitDescribe(), o.nodes, map[bool]string{true: ", flags: " + o.wharfdArgs}[o.wharfdArgs != ""])
+		systems = append(systems, system{target: NewWharfTarget(wc.Endpoints, wc.Procs, wc.CA), stop: wc.Stop})
+		rep.Targets["wharf"] = fmt.Sprintf("wharfd of this checkout (%s), %d nodes on 127.0.0.1, replication factor 3, default shards and tuning%s%s; acknowledges after the Raft entry is fsynced on a majority and applied",
+			gitDescribe(), o.nodes, map[bool]string{true: ", API over HTTPS"}[o.tls], map[bool]string{true: ", flags: " + o.wharfdArgs}[o.wharfdArgs != ""])
 	}
 
 	for _, p := range o.peers {

@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +27,8 @@ type FillConfig struct {
 	Size      int
 	Inflight  int
 	Seed      uint64
+	// CA, if not nil, signs https endpoints' certificates.
+	CA *x509.CertPool
 }
 
 // maxFillBytes bounds one fill (1 TiB): a typo should not fill a disk for
@@ -49,7 +53,7 @@ func Fill(ctx context.Context, c FillConfig, progress func(msgs, bytes int64)) (
 	case c.Inflight < 1 || c.Inflight > 1024:
 		return 0, 0, errors.New("fill: inflight must be 1 to 1024")
 	}
-	svc := client.New(c.Endpoints)
+	svc := client.New(c.Endpoints, client.WithCA(c.CA))
 	total := (c.Bytes + int64(c.Size) - 1) / int64(c.Size)
 	var next, sentMsgs, sentBytes atomic.Int64
 	ctx, cancel := context.WithCancel(ctx)
@@ -107,6 +111,7 @@ func fillMain(ctx context.Context, name string, args []string, stdout, stderr io
 	size := fs.Int("size", 262144, "message body bytes")
 	inflight := fs.Int("inflight", 8, "messages in flight")
 	seed := fs.Uint64("seed", 1, "seed of the random bodies")
+	caFile := fs.String("ca", os.Getenv(client.EnvCA), "PEM file of the CA that signs the endpoints' certificates (https://); default $"+client.EnvCA)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s fill --endpoints URLS --queue NAME [--gib N] [--size B]\n\nSends random text bodies to a queue until N GiB are acknowledged: a backlog.\n\nflags:\n", name)
 		fs.PrintDefaults()
@@ -121,10 +126,17 @@ func fillMain(ctx context.Context, name string, args []string, stdout, stderr io
 		fmt.Fprintf(stderr, "%s fill: unexpected arguments %q\n", name, fs.Args())
 		return ErrUsage
 	}
+	var ca *x509.CertPool
+	if *caFile != "" {
+		var err error
+		if ca, err = client.LoadCA(*caFile); err != nil {
+			return fmt.Errorf("fill: --ca: %w", err)
+		}
+	}
 	start := time.Now()
 	msgs, bytes, err := Fill(ctx, FillConfig{
 		Endpoints: splitList(*endpoints), Queue: *queue, Bytes: int64(*gib * (1 << 30)),
-		Size: *size, Inflight: *inflight, Seed: *seed,
+		Size: *size, Inflight: *inflight, Seed: *seed, CA: ca,
 	}, func(m, b int64) {
 		fmt.Fprintf(stderr, "%s: %d messages, %.2f GiB, %s\n", name, m, float64(b)/(1<<30), time.Since(start).Round(time.Second))
 	})

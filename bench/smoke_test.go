@@ -38,7 +38,7 @@ func startWharf(t *testing.T) *WharfCluster {
 // checks that the workloads move messages and report, not how fast.
 func TestSmokeWharf(t *testing.T) {
 	c := startWharf(t)
-	target := NewWharfTarget(c.Endpoints, c.Procs)
+	target := NewWharfTarget(c.Endpoints, c.Procs, c.CA)
 	defer target.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

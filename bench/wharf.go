@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -14,7 +15,9 @@ import (
 	"time"
 
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+	"github.com/wharfmq/wharf/transport/certgen"
 	"github.com/wharfmq/wharf/transport/client"
+	"github.com/wharfmq/wharf/transport/tlsfiles"
 )
 
 // WharfTarget drives a Wharf cluster through the Go client
@@ -27,14 +30,19 @@ type WharfTarget struct {
 }
 
 // NewWharfTarget returns a target for the cluster at endpoints (API base
-// URLs). procs are its server processes if the bench started them.
-func NewWharfTarget(endpoints []string, procs []*Proc) *WharfTarget {
+// URLs). procs are its server processes if the bench started them. ca, if
+// not nil, is the CA https endpoints are checked against (else the
+// system's roots).
+func NewWharfTarget(endpoints []string, procs []*Proc, ca *x509.CertPool) *WharfTarget {
 	// One pool of keep-alive connections for all sessions; the default
 	// keeps only 2 idle connections per host, which would make most
 	// requests of a busy run open a new connection.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 1024
+	if ca != nil {
+		tr.TLSClientConfig = tlsfiles.ClientConfig(ca)
+	}
 	hc := &http.Client{Transport: tr, Timeout: client.DefaultTimeout}
 	return &WharfTarget{
 		endpoints: endpoints,
@@ -140,6 +148,9 @@ type WharfCluster struct {
 	// PprofAddrs are the nodes' pprof addresses when the binary was built
 	// with BuildWharfd's pprof overlay, else empty.
 	PprofAddrs []string
+	// CA signs the nodes' API certificates when the cluster serves HTTPS
+	// (StartWharfClusterTLS), else nil.
+	CA *x509.CertPool
 }
 
 // BuildWharfd builds cmd/wharfd of the module in the current directory into
@@ -203,11 +214,38 @@ func writePprofOverlay(dir string) (string, error) {
 // extra flags go to every node. With pprof, node i serves pprof on the
 // address in PprofAddrs[i] (the binary must come from a pprof build).
 func StartWharfCluster(ctx context.Context, bin, dir string, n int, pprof bool, extra ...string) (*WharfCluster, error) {
+	return startWharfCluster(ctx, bin, dir, n, pprof, false, extra)
+}
+
+// StartWharfClusterTLS is StartWharfCluster with the API served over HTTPS:
+// it makes a CA and node certificates in dir/certs (wharf certs), starts
+// node i with --tls-cert/--tls-key of its certificate, and returns https
+// endpoints and the CA.
+func StartWharfClusterTLS(ctx context.Context, bin, dir string, n int, pprof bool, extra ...string) (*WharfCluster, error) {
+	return startWharfCluster(ctx, bin, dir, n, pprof, true, extra)
+}
+
+func startWharfCluster(ctx context.Context, bin, dir string, n int, pprof, withTLS bool, extra []string) (*WharfCluster, error) {
 	ports, err := FreePorts(3 * n)
 	if err != nil {
 		return nil, err
 	}
 	c := &WharfCluster{Dir: dir}
+	scheme, certs := "http", filepath.Join(dir, "certs")
+	if withTLS {
+		var names []string
+		for i := 1; i <= n; i++ {
+			names = append(names, fmt.Sprintf("node%d", i))
+		}
+		made, err := certgen.MakeDir(certgen.Request{Dir: certs, Nodes: names})
+		if err != nil {
+			return nil, err
+		}
+		if c.CA, err = tlsfiles.LoadCAPool(made.CACert); err != nil {
+			return nil, err
+		}
+		scheme = "https"
+	}
 	var members []string
 	for i := 1; i <= n; i++ {
 		members = append(members, fmt.Sprintf("%d=127.0.0.1:%d", i, ports[3*i-2]))
@@ -222,6 +260,10 @@ func StartWharfCluster(ctx context.Context, bin, dir string, n int, pprof bool, 
 			"--initial-members", strings.Join(members, ","),
 			"--log-level", "warn",
 		}, extra...)
+		if withTLS {
+			args = append(args, "--tls-cert", filepath.Join(certs, fmt.Sprintf("node%d.crt", i)),
+				"--tls-key", filepath.Join(certs, fmt.Sprintf("node%d.key", i)))
+		}
 		cmd := exec.Command(bin, args...)
 		cmd.Env = os.Environ()
 		if pprof {
@@ -235,10 +277,10 @@ func StartWharfCluster(ctx context.Context, bin, dir string, n int, pprof bool, 
 			return nil, err
 		}
 		c.Procs = append(c.Procs, p)
-		c.Endpoints = append(c.Endpoints, "http://"+api)
+		c.Endpoints = append(c.Endpoints, scheme+"://"+api)
 	}
 	for _, e := range c.Endpoints {
-		if err := waitReady(ctx, e, 60*time.Second); err != nil {
+		if err := waitReady(ctx, e, c.CA, 60*time.Second); err != nil {
 			c.Stop()
 			return nil, err
 		}
@@ -246,10 +288,12 @@ func StartWharfCluster(ctx context.Context, bin, dir string, n int, pprof bool, 
 	return c, nil
 }
 
-// waitReady polls endpoint's /readyz until it answers 200.
-func waitReady(ctx context.Context, endpoint string, limit time.Duration) error {
+// waitReady polls endpoint's /readyz until it answers 200; ca, if not
+// nil, signs an https endpoint's certificate.
+func waitReady(ctx context.Context, endpoint string, ca *x509.CertPool, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
-	hc := &http.Client{Timeout: 2 * time.Second}
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsfiles.ClientConfig(ca)}}
+	defer hc.CloseIdleConnections()
 	for {
 		resp, err := hc.Get(endpoint + "/readyz")
 		if err == nil {
