@@ -10,7 +10,7 @@ TEST_TIMEOUT ?= 15m
 GOFILES = $(shell find . -name '*.go' -not -name '*.pb.go' -not -name '*.twirp.go' \
 	-not -path './.git/*' -not -path './bin/*')
 
-.PHONY: build test fmt-check vet proto run cluster fmt clean failpoints-enable failpoints-disable test-mutants-unit sim sim-mutants mutant-tree
+.PHONY: build test fmt-check vet proto run cluster certs fmt clean failpoints-enable failpoints-disable test-mutants-unit sim sim-mutants mutant-tree
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -122,18 +122,45 @@ run:
 
 # A 3-node cluster on 127.0.0.1, in the foreground; Ctrl-C stops all three.
 # Node N serves the API on 127.0.0.1:70N0 and Raft on 127.0.0.1:70N1
-# (N = 7, 8, 9 for nodes 1, 2, 3); data in ./wharf-cluster/nodeN.
+# (N = 7, 8, 9 for nodes 1, 2, 3); data in ./wharf-cluster/nodeN. The nodes
+# share the cluster key wharf-cluster/certs/cluster.key (node-to-node
+# authentication without TLS). TLS=1 also serves the API over HTTPS and
+# runs node-to-node mutual TLS, with the certificates of `make certs`
+# (made on the first run); it prints the WHARF_ENDPOINT and WHARF_CA lines
+# to export for the CLI.
 CLUSTER_MEMBERS = 1=127.0.0.1:7071,2=127.0.0.1:7081,3=127.0.0.1:7091
+CLUSTER_CERTS   = wharf-cluster/certs
+CLUSTER_HOSTS   = 127.0.0.1,localhost
+TLS            ?=
 cluster: build
 	@mkdir -p wharf-cluster
+	@c=$(CLUSTER_CERTS); [ -f $$c/cluster.key ] && [ -f $$c/node1.crt ] && [ -f $$c/node2.crt ] && [ -f $$c/node3.crt ] || \
+		bin/wharf certs --dir $$c --hosts $(CLUSTER_HOSTS) node1 node2 node3 >/dev/null
 	@trap 'kill 0' INT TERM; \
+	c=$(CLUSTER_CERTS); scheme=http; \
 	for i in 1 2 3; do \
 		p=$$((7060 + 10 * i)); \
+		tls=""; \
+		if [ -n "$(TLS)" ]; then \
+			scheme=https; \
+			tls="--tls-cert $$c/node$$i.crt --tls-key $$c/node$$i.key --peer-ca $$c/ca.crt --peer-cert $$c/node$$i.crt --peer-key $$c/node$$i.key"; \
+		fi; \
 		bin/wharfd --node-id $$i --data-dir wharf-cluster/node$$i \
 			--api-addr 127.0.0.1:$$p --raft-addr 127.0.0.1:$$((p + 1)) \
-			--initial-members $(CLUSTER_MEMBERS) 2>&1 | sed -u "s/^/node$$i: /" & \
+			--initial-members $(CLUSTER_MEMBERS) --cluster-key-file $$c/cluster.key $$tls \
+			2>&1 | sed -u "s/^/node$$i: /" & \
 	done; \
+	if [ -n "$(TLS)" ]; then echo "cluster: TLS on; the CA is $(CURDIR)/$(CLUSTER_CERTS)/ca.crt"; fi; \
+	echo "cluster: for the CLI (and curl --cacert \$$WHARF_CA with TLS):"; \
+	echo "  export WHARF_ENDPOINT=$$scheme://127.0.0.1:7070,$$scheme://127.0.0.1:7080,$$scheme://127.0.0.1:7090"; \
+	if [ -n "$(TLS)" ]; then echo "  export WHARF_CA=$(CURDIR)/$(CLUSTER_CERTS)/ca.crt"; fi; \
 	wait
+
+# The CA (kept if there is one), node1-3 certificates for 127.0.0.1 and
+# localhost (each run issues new ones; SIGHUP makes running nodes load
+# them) and the cluster key (kept) of `make cluster`, in wharf-cluster/certs.
+certs: build
+	bin/wharf certs --dir $(CLUSTER_CERTS) --hosts $(CLUSTER_HOSTS) node1 node2 node3
 
 fmt:
 	$(GOFMT) -w $(GOFILES)
