@@ -2,6 +2,7 @@ package jepsen
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -78,6 +79,10 @@ type Cluster struct {
 	// NodeArgs are extra flags for every wharfd.
 	NodeArgs []string
 	Logf     func(format string, args ...any)
+	// CertDir holds the CA and node certificate after EnableTLS; ca is
+	// the CA clients trust (nil: the API is plain HTTP).
+	CertDir string
+	ca      *x509.CertPool
 
 	mu      sync.Mutex
 	crashes []string // processes that exited without being told to
@@ -244,7 +249,7 @@ func (c *Cluster) IDs() []int {
 func (c *Cluster) Endpoints() map[int]string {
 	out := map[int]string{}
 	for _, n := range c.Nodes() {
-		out[n.ID] = "http://" + n.APIAddr
+		out[n.ID] = c.apiURL(n.APIAddr)
 	}
 	return out
 }
@@ -450,8 +455,9 @@ func (c *Cluster) Ready(id int) bool {
 	if n == nil || !n.Running() || n.paused {
 		return false
 	}
-	cl := http.Client{Timeout: time.Second}
-	resp, err := cl.Get("http://" + n.APIAddr + "/readyz")
+	cl := c.httpClient(time.Second)
+	defer cl.CloseIdleConnections()
+	resp, err := cl.Get(c.apiURL(n.APIAddr) + "/readyz")
 	if err != nil {
 		return false
 	}
@@ -488,7 +494,7 @@ func (c *Cluster) Admin(id int) wharfv1.ClusterService {
 	if n != nil {
 		addr = n.APIAddr
 	}
-	return wharfv1.NewClusterServiceProtobufClient("http://"+addr, &http.Client{Timeout: 5 * time.Second})
+	return wharfv1.NewClusterServiceProtobufClient(c.apiURL(addr), c.httpClient(5*time.Second))
 }
 
 // Status asks the live nodes, in turn, for the cluster status.

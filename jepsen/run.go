@@ -43,8 +43,11 @@ type Options struct {
 	// NodeArgs are extra wharfd flags for every node (--snapshot-entries
 	// 50 makes restarts go through snapshots).
 	NodeArgs []string
-	Seed     uint64
-	Logf     func(format string, args ...any) `json:"-"`
+	// TLS serves the API over HTTPS and runs node-to-node mutual TLS,
+	// with a CA and certificate the run makes (Cluster.EnableTLS).
+	TLS  bool
+	Seed uint64
+	Logf func(format string, args ...any) `json:"-"`
 }
 
 // Defaults fills unset options.
@@ -182,6 +185,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			os.RemoveAll(n.DataDir)
 		}
 	}()
+	if o.TLS {
+		if err := c.EnableTLS(); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(c.CertDir) // keys, not results
+	}
 	logf("starting %d nodes (results in %s)", o.Nodes, o.Results)
 	if err := c.Start(ctx); err != nil {
 		return nil, err

@@ -47,6 +47,7 @@ func run(args []string) int {
 	muts := fs.String("mutants", "", "planted bugs (core/mutants) to run one after another, each in a failpoint build: comma-separated names or all; the run reports which the checkers caught")
 	minCaught := fs.Int("min-caught", 3, "with -mutants: exit 0 when at least this many planted bugs were caught")
 	quiet := fs.Bool("q", false, "print only the summary")
+	fs.BoolVar(&o.TLS, "tls", false, "serve the API over HTTPS and run node-to-node mutual TLS (a CA and node certificate made for the run); clients trust the CA")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
