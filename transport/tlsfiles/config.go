@@ -3,6 +3,7 @@ package tlsfiles
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 )
 
@@ -64,4 +65,42 @@ func MutualClientConfig(pair *Pair, ca *CA, addr string) *tls.Config {
 // roots (nil: the system's), TLS 1.2 or later.
 func ClientConfig(roots *x509.CertPool) *tls.Config {
 	return &tls.Config{MinVersion: MinVersion, RootCAs: roots}
+}
+
+// Mutual is one node's side of node-to-node mutual TLS: its certificate
+// and key, and the cluster CA that signs every node's certificate.
+type Mutual struct {
+	Pair *Pair
+	CA   *CA
+}
+
+// LoadMutual loads the CA (wharfd --peer-ca) and the node's pair
+// (--peer-cert, --peer-key). Errors name the file at fault.
+func LoadMutual(caFile, certFile, keyFile string) (*Mutual, error) {
+	ca, err := LoadCA(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pair, err := LoadPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &Mutual{Pair: pair, CA: ca}, nil
+}
+
+// Reload reloads the CA and the pair (a Reloader: add it to the node's
+// Reloaders). Each keeps its old contents if its files fail; both are
+// tried, and their errors joined.
+func (m *Mutual) Reload() error {
+	return errors.Join(m.CA.Reload(), m.Pair.Reload())
+}
+
+// ServerConfig is MutualServerConfig of the node's pair and CA: for the
+// peer listener.
+func (m *Mutual) ServerConfig() *tls.Config { return MutualServerConfig(m.Pair, m.CA) }
+
+// ClientConfig is MutualClientConfig of the node's pair and CA for a dial
+// to addr: build one per connection.
+func (m *Mutual) ClientConfig(addr string) *tls.Config {
+	return MutualClientConfig(m.Pair, m.CA, addr)
 }

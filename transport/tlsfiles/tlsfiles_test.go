@@ -289,3 +289,36 @@ func TestServerConfig(t *testing.T) {
 		t.Fatal("a TLS 1.1 client was served")
 	}
 }
+
+func TestLoadMutual(t *testing.T) {
+	dir := certDir(t, "n1", "n2")
+	f := func(name string) string { return filepath.Join(dir, name) }
+	m1, err := tlsfiles.LoadMutual(f("ca.crt"), f("n1.crt"), f("n1.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := tlsfiles.LoadMutual(f("ca.crt"), f("n2.crt"), f("n2.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cerr, serr := handshake(t, m1.ServerConfig(), m2.ClientConfig("127.0.0.1:7071")); cerr != nil || serr != nil {
+		t.Fatalf("client %v, server %v", cerr, serr)
+	}
+	var rs tlsfiles.Reloaders
+	rs.Add(m1)
+	if err := rs.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range [][3]string{
+		{f("missing-ca.crt"), f("n1.crt"), f("n1.key")},
+		{f("ca.crt"), f("n1.crt"), f("missing.key")},
+	} {
+		if _, err := tlsfiles.LoadMutual(tc[0], tc[1], tc[2]); err == nil || !strings.Contains(err.Error(), "missing") {
+			t.Errorf("LoadMutual(%q): %v", tc, err)
+		}
+	}
+	os.Remove(f("n1.key"))
+	if err := m1.Reload(); err == nil || !strings.Contains(err.Error(), "n1.key") {
+		t.Errorf("Reload without the key: %v", err)
+	}
+}
