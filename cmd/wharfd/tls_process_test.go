@@ -38,7 +38,9 @@ func dialKeepAlive(t *testing.T, addr string, pool *x509.CertPool) *keepAlive {
 	return &keepAlive{t: t, tc: tc, r: bufio.NewReader(tc)}
 }
 
-func (k *keepAlive) subject() string { return k.tc.ConnectionState().PeerCertificates[0].Subject.CommonName }
+func (k *keepAlive) subject() string {
+	return k.tc.ConnectionState().PeerCertificates[0].Subject.CommonName
+}
 
 func (k *keepAlive) get(path string) int {
 	k.t.Helper()
