@@ -87,6 +87,9 @@ func (s *State) createPrincipal(c *raftv1.CreatePrincipal) *raftv1.MetaResult {
 		}
 		rec.Permissions = mergePermissions(nil, perms)
 	}
+	if len(s.principals) == 0 && !isAdmin(rec) {
+		return failure(codePrecondition, "the first principal must hold %s on %q with a valid key: it turns authentication on, and nobody could administer the cluster otherwise", auth.ClusterAdmin, auth.AnyQueue)
+	}
 	if len(rec.Permissions) > MaxPermissions {
 		return failure(codeExhausted, "a principal holds at most %d permissions", MaxPermissions)
 	}
@@ -103,6 +106,9 @@ func (s *State) deletePrincipal(d *raftv1.DeletePrincipal) *raftv1.MetaResult {
 		// With no principal left, authentication would turn off and
 		// the API would be open to anyone.
 		return failure(codePrecondition, "%q is the last principal: deleting it would turn authentication off and open the API to everyone", d.GetName())
+	}
+	if res := s.checkAdminRemains(old.GetName(), nil); res != nil {
+		return res
 	}
 	s.dropPrincipal(old)
 	return &raftv1.MetaResult{Principal: proto.CloneOf(old)}
@@ -148,6 +154,9 @@ func (s *State) revokeAccessKey(r *raftv1.RevokeAccessKey) *raftv1.MetaResult {
 			k.SealedSecret = nil
 		}
 	}
+	if res := s.checkAdminRemains(owner, rec); res != nil {
+		return res
+	}
 	s.putPrincipal(rec)
 	return &raftv1.MetaResult{Principal: proto.CloneOf(rec)}
 }
@@ -179,8 +188,36 @@ func (s *State) revokePermissions(r *raftv1.RevokePermissions) *raftv1.MetaResul
 	rec.Permissions = slices.DeleteFunc(rec.Permissions, func(p *raftv1.PermissionRecord) bool {
 		return slices.ContainsFunc(r.GetPermissions(), func(q *raftv1.PermissionRecord) bool { return cmpPermissions(p, q) == 0 })
 	})
+	if res := s.checkAdminRemains(rec.GetName(), rec); res != nil {
+		return res
+	}
 	s.putPrincipal(rec)
 	return &raftv1.MetaResult{Principal: proto.CloneOf(rec)}
+}
+
+// isAdmin reports whether rec can administer the cluster: cluster_admin
+// on "*" and a valid key to sign with.
+func isAdmin(rec *raftv1.PrincipalRecord) bool {
+	holds := slices.ContainsFunc(rec.GetPermissions(), func(p *raftv1.PermissionRecord) bool {
+		return p.GetAction() == string(auth.ClusterAdmin) && p.GetQueuePattern() == auth.AnyQueue
+	})
+	return holds && slices.ContainsFunc(rec.GetAccessKeys(), func(k *raftv1.AccessKeyRecord) bool { return k.GetRevokedMs() == 0 })
+}
+
+// checkAdminRemains refuses a change to the principal name (next: its new
+// record, nil when deleted) that would leave no principal able to
+// administer the cluster while authentication stays on: nobody could then
+// grant, revoke or create keys again.
+func (s *State) checkAdminRemains(name string, next *raftv1.PrincipalRecord) *raftv1.MetaResult {
+	if next != nil && isAdmin(next) {
+		return nil
+	}
+	for other, rec := range s.principals {
+		if other != name && isAdmin(rec) {
+			return nil
+		}
+	}
+	return failure(codePrecondition, "this would leave no principal holding %s on %q with a valid key: nobody could administer the cluster", auth.ClusterAdmin, auth.AnyQueue)
 }
 
 // checkNewKey validates a key to add: a well-formed id no key has, and a

@@ -110,8 +110,8 @@ func TestPrincipals(t *testing.T) {
 
 func TestSnapshotRoundTripsPrincipals(t *testing.T) {
 	s := New()
-	mustApply(t, s, principalCmd(100, "zed", false, []string{"WKIDZED000000000001", "WKIDZED000000000000"}, "send", "a-*"))
-	mustApply(t, s, principalCmd(101, "amy", false, []string{"WKIDAMY000000000001"}, "cluster_admin", "*"))
+	mustApply(t, s, principalCmd(100, "amy", false, []string{"WKIDAMY000000000001"}, "cluster_admin", "*"))
+	mustApply(t, s, principalCmd(101, "zed", false, []string{"WKIDZED000000000001", "WKIDZED000000000000"}, "send", "a-*"))
 	mustApply(t, s, &raftv1.MetaCommand{NowMs: 102, Op: &raftv1.MetaCommand_RevokeAccessKey{RevokeAccessKey: &raftv1.RevokeAccessKey{AccessKeyId: "WKIDZED000000000000"}}})
 	data, err := s.Marshal()
 	if err != nil {
@@ -140,5 +140,30 @@ func TestSnapshotRoundTripsPrincipals(t *testing.T) {
 	b, _ := proto.Marshal(bad)
 	if err := New().Unmarshal(b); err == nil {
 		t.Fatal("a snapshot with a key of two principals was accepted")
+	}
+}
+
+// Authentication can never be left on with nobody able to administer the
+// cluster: the first principal is an admin, and the last admin (with a
+// valid key) cannot lose its permission, its last key, or its existence.
+func TestAnAdminAlwaysRemains(t *testing.T) {
+	s := New()
+	wantCode(t, s.Apply(principalCmd(1, "bob", false, []string{"WKIDBOB000000000001"}, "send", "*")), codePrecondition)
+	wantCode(t, s.Apply(principalCmd(1, "keyless", false, nil, "cluster_admin", "*")), codePrecondition)
+	mustApply(t, s, principalCmd(1, "admin", false, []string{"WKIDADMIN0000000001"}, "cluster_admin", "*"))
+	mustApply(t, s, principalCmd(2, "bob", false, []string{"WKIDBOB000000000001"}, "send", "*"))
+
+	revokeKey := &raftv1.MetaCommand{Op: &raftv1.MetaCommand_RevokeAccessKey{RevokeAccessKey: &raftv1.RevokeAccessKey{AccessKeyId: "WKIDADMIN0000000001"}}}
+	revokeAdmin := &raftv1.MetaCommand{Op: &raftv1.MetaCommand_RevokePermissions{RevokePermissions: &raftv1.RevokePermissions{
+		Principal: "admin", Permissions: permRecords("cluster_admin", "*")}}}
+	deleteAdmin := &raftv1.MetaCommand{Op: &raftv1.MetaCommand_DeletePrincipal{DeletePrincipal: &raftv1.DeletePrincipal{Name: "admin"}}}
+	for _, cmd := range []*raftv1.MetaCommand{revokeKey, revokeAdmin, deleteAdmin} {
+		wantCode(t, s.Apply(cmd), codePrecondition)
+	}
+	// With a second admin, each goes through.
+	mustApply(t, s, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_GrantPermissions{GrantPermissions: &raftv1.GrantPermissions{
+		Principal: "bob", Permissions: permRecords("cluster_admin", "*")}}})
+	for _, cmd := range []*raftv1.MetaCommand{revokeKey, revokeAdmin, deleteAdmin} {
+		mustApply(t, s, cmd)
 	}
 }

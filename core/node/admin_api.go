@@ -22,11 +22,19 @@ func (n *Node) CreatePrincipal(ctx context.Context, req *wharfv1.CreatePrincipal
 	if err := auth.CheckPrincipalName(req.GetName()); err != nil {
 		return nil, core.FieldError("name", "%v", err)
 	}
+	rec := &raftv1.PrincipalRecord{Name: req.GetName()}
+	for _, p := range req.GetPermissions() {
+		perms, err := permissionRecords(req.GetName(), []string{p.GetAction()}, p.GetQueuePattern())
+		if err != nil {
+			return nil, core.FieldError("permissions", "%v", err)
+		}
+		rec.Permissions = append(rec.Permissions, perms...)
+	}
 	key, secret, err := n.newSealedKey()
 	if err != nil {
 		return nil, err
 	}
-	rec := &raftv1.PrincipalRecord{Name: req.GetName(), AccessKeys: []*raftv1.AccessKeyRecord{key}}
+	rec.AccessKeys = []*raftv1.AccessKeyRecord{key}
 	res, err := n.proposePrincipal(ctx, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_CreatePrincipal{
 		CreatePrincipal: &raftv1.CreatePrincipal{Principal: rec}}})
 	if err != nil {

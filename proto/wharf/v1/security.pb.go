@@ -261,8 +261,12 @@ func (x *Secret) GetSecretAccessKey() string {
 }
 
 type CreatePrincipalRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Granted at once. The first principal must hold cluster_admin (on
+	// "*"): otherwise nobody could administer the cluster once
+	// authentication is on.
+	Permissions   []*Permission `protobuf:"bytes,2,rep,name=permissions,proto3" json:"permissions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -302,6 +306,13 @@ func (x *CreatePrincipalRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *CreatePrincipalRequest) GetPermissions() []*Permission {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
 }
 
 type CreatePrincipalResponse struct {
@@ -930,9 +941,10 @@ const file_wharf_v1_security_proto_rawDesc = "" +
 	"\rqueue_pattern\x18\x02 \x01(\tR\fqueuePattern\"X\n" +
 	"\x06Secret\x12\"\n" +
 	"\raccess_key_id\x18\x01 \x01(\tR\vaccessKeyId\x12*\n" +
-	"\x11secret_access_key\x18\x02 \x01(\tR\x0fsecretAccessKey\",\n" +
+	"\x11secret_access_key\x18\x02 \x01(\tR\x0fsecretAccessKey\"d\n" +
 	"\x16CreatePrincipalRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"v\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
+	"\vpermissions\x18\x02 \x03(\v2\x14.wharf.v1.PermissionR\vpermissions\"v\n" +
 	"\x17CreatePrincipalResponse\x121\n" +
 	"\tprincipal\x18\x01 \x01(\v2\x13.wharf.v1.PrincipalR\tprincipal\x12(\n" +
 	"\x06secret\x18\x02 \x01(\v2\x10.wharf.v1.SecretR\x06secret\"\x17\n" +
@@ -1010,33 +1022,34 @@ var file_wharf_v1_security_proto_goTypes = []any{
 var file_wharf_v1_security_proto_depIdxs = []int32{
 	1,  // 0: wharf.v1.Principal.access_keys:type_name -> wharf.v1.AccessKey
 	2,  // 1: wharf.v1.Principal.permissions:type_name -> wharf.v1.Permission
-	0,  // 2: wharf.v1.CreatePrincipalResponse.principal:type_name -> wharf.v1.Principal
-	3,  // 3: wharf.v1.CreatePrincipalResponse.secret:type_name -> wharf.v1.Secret
-	0,  // 4: wharf.v1.ListPrincipalsResponse.principals:type_name -> wharf.v1.Principal
-	0,  // 5: wharf.v1.CreateAccessKeyResponse.principal:type_name -> wharf.v1.Principal
-	3,  // 6: wharf.v1.CreateAccessKeyResponse.secret:type_name -> wharf.v1.Secret
-	0,  // 7: wharf.v1.RevokeAccessKeyResponse.principal:type_name -> wharf.v1.Principal
-	0,  // 8: wharf.v1.GrantPermissionResponse.principal:type_name -> wharf.v1.Principal
-	0,  // 9: wharf.v1.RevokePermissionResponse.principal:type_name -> wharf.v1.Principal
-	4,  // 10: wharf.v1.AdminService.CreatePrincipal:input_type -> wharf.v1.CreatePrincipalRequest
-	6,  // 11: wharf.v1.AdminService.ListPrincipals:input_type -> wharf.v1.ListPrincipalsRequest
-	8,  // 12: wharf.v1.AdminService.DeletePrincipal:input_type -> wharf.v1.DeletePrincipalRequest
-	10, // 13: wharf.v1.AdminService.CreateAccessKey:input_type -> wharf.v1.CreateAccessKeyRequest
-	12, // 14: wharf.v1.AdminService.RevokeAccessKey:input_type -> wharf.v1.RevokeAccessKeyRequest
-	14, // 15: wharf.v1.AdminService.GrantPermission:input_type -> wharf.v1.GrantPermissionRequest
-	16, // 16: wharf.v1.AdminService.RevokePermission:input_type -> wharf.v1.RevokePermissionRequest
-	5,  // 17: wharf.v1.AdminService.CreatePrincipal:output_type -> wharf.v1.CreatePrincipalResponse
-	7,  // 18: wharf.v1.AdminService.ListPrincipals:output_type -> wharf.v1.ListPrincipalsResponse
-	9,  // 19: wharf.v1.AdminService.DeletePrincipal:output_type -> wharf.v1.DeletePrincipalResponse
-	11, // 20: wharf.v1.AdminService.CreateAccessKey:output_type -> wharf.v1.CreateAccessKeyResponse
-	13, // 21: wharf.v1.AdminService.RevokeAccessKey:output_type -> wharf.v1.RevokeAccessKeyResponse
-	15, // 22: wharf.v1.AdminService.GrantPermission:output_type -> wharf.v1.GrantPermissionResponse
-	17, // 23: wharf.v1.AdminService.RevokePermission:output_type -> wharf.v1.RevokePermissionResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	2,  // 2: wharf.v1.CreatePrincipalRequest.permissions:type_name -> wharf.v1.Permission
+	0,  // 3: wharf.v1.CreatePrincipalResponse.principal:type_name -> wharf.v1.Principal
+	3,  // 4: wharf.v1.CreatePrincipalResponse.secret:type_name -> wharf.v1.Secret
+	0,  // 5: wharf.v1.ListPrincipalsResponse.principals:type_name -> wharf.v1.Principal
+	0,  // 6: wharf.v1.CreateAccessKeyResponse.principal:type_name -> wharf.v1.Principal
+	3,  // 7: wharf.v1.CreateAccessKeyResponse.secret:type_name -> wharf.v1.Secret
+	0,  // 8: wharf.v1.RevokeAccessKeyResponse.principal:type_name -> wharf.v1.Principal
+	0,  // 9: wharf.v1.GrantPermissionResponse.principal:type_name -> wharf.v1.Principal
+	0,  // 10: wharf.v1.RevokePermissionResponse.principal:type_name -> wharf.v1.Principal
+	4,  // 11: wharf.v1.AdminService.CreatePrincipal:input_type -> wharf.v1.CreatePrincipalRequest
+	6,  // 12: wharf.v1.AdminService.ListPrincipals:input_type -> wharf.v1.ListPrincipalsRequest
+	8,  // 13: wharf.v1.AdminService.DeletePrincipal:input_type -> wharf.v1.DeletePrincipalRequest
+	10, // 14: wharf.v1.AdminService.CreateAccessKey:input_type -> wharf.v1.CreateAccessKeyRequest
+	12, // 15: wharf.v1.AdminService.RevokeAccessKey:input_type -> wharf.v1.RevokeAccessKeyRequest
+	14, // 16: wharf.v1.AdminService.GrantPermission:input_type -> wharf.v1.GrantPermissionRequest
+	16, // 17: wharf.v1.AdminService.RevokePermission:input_type -> wharf.v1.RevokePermissionRequest
+	5,  // 18: wharf.v1.AdminService.CreatePrincipal:output_type -> wharf.v1.CreatePrincipalResponse
+	7,  // 19: wharf.v1.AdminService.ListPrincipals:output_type -> wharf.v1.ListPrincipalsResponse
+	9,  // 20: wharf.v1.AdminService.DeletePrincipal:output_type -> wharf.v1.DeletePrincipalResponse
+	11, // 21: wharf.v1.AdminService.CreateAccessKey:output_type -> wharf.v1.CreateAccessKeyResponse
+	13, // 22: wharf.v1.AdminService.RevokeAccessKey:output_type -> wharf.v1.RevokeAccessKeyResponse
+	15, // 23: wharf.v1.AdminService.GrantPermission:output_type -> wharf.v1.GrantPermissionResponse
+	17, // 24: wharf.v1.AdminService.RevokePermission:output_type -> wharf.v1.RevokePermissionResponse
+	18, // [18:25] is the sub-list for method output_type
+	11, // [11:18] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_wharf_v1_security_proto_init() }
