@@ -39,7 +39,7 @@ func NewWharfTarget(endpoints []string, procs []*Proc) *WharfTarget {
 	return &WharfTarget{
 		endpoints: endpoints,
 		http:      hc,
-		admin:     client.New(endpoints, client.WithHTTPClient(hc)),
+		admin:     client.New(endpoints, client.WithHTTPClient(hc), client.WithEnvCredentials()),
 		procs:     procs,
 	}
 }
@@ -76,7 +76,7 @@ func (t *WharfTarget) DeleteQueue(ctx context.Context, name string) error {
 func (t *WharfTarget) NewSession(ctx context.Context, i int) (Session, error) {
 	n := len(t.endpoints)
 	rotated := append(append([]string{}, t.endpoints[i%n:]...), t.endpoints[:i%n]...)
-	return &wharfSession{svc: client.New(rotated, client.WithHTTPClient(t.http))}, nil
+	return &wharfSession{svc: client.New(rotated, client.WithHTTPClient(t.http), client.WithEnvCredentials())}, nil
 }
 
 type wharfSession struct {

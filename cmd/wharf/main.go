@@ -19,10 +19,13 @@ func main() {
 		errOut:   os.Stderr,
 		endpoint: client.EndpointFromEnv(),
 		dial: func(endpoints []string) wharfv1.QueueService {
-			return client.New(endpoints)
+			return client.New(endpoints, client.WithEnvCredentials())
 		},
 		dialCluster: func(endpoints []string) wharfv1.ClusterService {
-			return client.NewCluster(endpoints)
+			return client.NewCluster(endpoints, client.WithEnvCredentials())
+		},
+		dialAdmin: func(endpoints []string) wharfv1.AdminService {
+			return client.NewAdmin(endpoints, client.WithEnvCredentials())
 		},
 	}
 	code := c.run(ctx, os.Args[1:])
