@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -170,7 +169,7 @@ func Authenticate(ctx context.Context, r *http.Request, body []byte, src Source,
 }
 
 func unauthenticated(err error) twirp.Error {
-	return twirp.NewError(twirp.Unauthenticated, fmt.Sprintf("unauthenticated: %v", err))
+	return twirp.NewError(twirp.Unauthenticated, err.Error())
 }
 
 // access is what the wrapped services check: the principal a request was

@@ -29,14 +29,14 @@ func Admin(svc wharfv1.AdminService) wharfv1.AdminService { return admin{svc} }
 func check(ctx context.Context, rpc, queue string) error {
 	a, ok := accessFrom(ctx)
 	if !ok {
-		return twirp.NewError(twirp.Unauthenticated, "unauthenticated: the request did not go through authentication")
+		return twirp.NewError(twirp.Unauthenticated, "the request did not go through authentication")
 	}
 	if a.open {
 		return nil
 	}
 	action, known := auth.RPCActions[rpc]
 	if !known {
-		return twirp.NewErrorf(twirp.PermissionDenied, "permission denied: no action governs %s", rpc)
+		return twirp.NewErrorf(twirp.PermissionDenied, "no action governs %s", rpc)
 	}
 	if auth.Allowed(a.principal, action, queue) {
 		return nil
@@ -50,10 +50,10 @@ func denied(p *auth.Principal, action auth.Action, queue, rpc string) error {
 	var err twirp.Error
 	if action == auth.ClusterAdmin {
 		err = twirp.NewError(twirp.PermissionDenied, fmt.Sprintf(
-			"permission denied: principal %q lacks %s (needed by %s)", p.Name, action, rpc))
+			"principal %q lacks %s (needed by %s)", p.Name, action, rpc))
 	} else {
 		err = twirp.NewError(twirp.PermissionDenied, fmt.Sprintf(
-			"permission denied: principal %q lacks %s on queue %q (needed by %s)", p.Name, action, queue, rpc))
+			"principal %q lacks %s on queue %q (needed by %s)", p.Name, action, queue, rpc))
 		err = err.WithMeta("queue", queue)
 	}
 	return err.WithMeta("action", string(action))
