@@ -112,8 +112,14 @@ func startAuth(ctx context.Context, n authServer, cfg config, logger *slog.Logge
 		if err != nil {
 			return err
 		}
+		// Principals exist on every start but the first: reading them
+		// first spares the log a proposal that would change nothing.
 		var created bool
 		err = retryUnavailable(ctx, func() error {
+			dir, err := n.AuthDirectory(ctx)
+			if err != nil || dir.Enabled() {
+				return err
+			}
 			created, err = n.BootstrapAdmin(ctx, id, secret)
 			return err
 		})
