@@ -63,7 +63,11 @@ func accessKeyKey(cfg config, dataDir string, logger *slog.Logger) ([]byte, erro
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("generate %s: %w", path, err)
 	}
-	if err := writeNew(path, hex.EncodeToString(key)+"\n"); err != nil {
+	err := writeNew(path, hex.EncodeToString(key)+"\n")
+	if errors.Is(err, fs.ErrExist) {
+		return loadClusterKey(path)
+	}
+	if err != nil {
 		// Not fatal: the node runs, open or with keys made elsewhere,
 		// and making an access key says what is missing.
 		logger.Warn("cannot create a key to seal access-key secrets with; access keys cannot be created on this node (give --cluster-key-file)", "file", path, "err", err)
@@ -79,23 +83,29 @@ func localKeyPath(dataDir string) string {
 }
 
 // writeNew creates path, readable by its owner only, with content; it fails
-// if path exists.
+// with fs.ErrExist if path exists. The file appears whole: nodes started
+// together on one machine with the same file (make cluster) may race to
+// create it, and a loser must never read it half written.
 func writeNew(path, content string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString(content); err != nil {
-		f.Close()
-		os.Remove(path)
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(content); err != nil {
+		tmp.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
 		return err
 	}
-	return f.Close()
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	// CreateTemp made it 0600. A link fails if path exists, unlike a
+	// rename, which would replace it.
+	return os.Link(tmp.Name(), path)
 }
 
 // bootstrapTimeout bounds the bootstrap's wait for the metadata shard.
@@ -178,7 +188,12 @@ func bootstrapKey(path string, logger *slog.Logger) (id, secret string, err erro
 		if err != nil {
 			return "", "", err
 		}
-		if err := writeNew(path, id+":"+secret+"\n"); err != nil {
+		err := writeNew(path, id+":"+secret+"\n")
+		if errors.Is(err, fs.ErrExist) {
+			// Another node on this machine made it first: use its key.
+			return bootstrapKey(path, logger)
+		}
+		if err != nil {
 			return "", "", fmt.Errorf("--bootstrap-admin-key-file: create %s: %w", path, err)
 		}
 		logger.Warn("generated the bootstrap admin key: its secret is in the file; export WHARF_ACCESS_KEY_ID and WHARF_SECRET_ACCESS_KEY from it to use the CLI", "file", path, "access_key_id", id)

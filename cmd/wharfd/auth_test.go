@@ -70,3 +70,30 @@ func TestAccessKeyKey(t *testing.T) {
 		t.Fatal("a joining node made a key of its own")
 	}
 }
+
+// Nodes started together on one machine with the same bootstrap file (make
+// cluster) all end up with the one key the first of them wrote.
+func TestBootstrapKeyFileRace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "admin.key")
+	logger := slog.New(slog.DiscardHandler)
+	type key struct{ id, secret string }
+	keys := make(chan key, 8)
+	for range 8 {
+		go func() {
+			id, secret, err := bootstrapKey(path, logger)
+			if err != nil {
+				t.Error(err)
+			}
+			keys <- key{id, secret}
+		}()
+	}
+	first := <-keys
+	for range 7 {
+		if k := <-keys; k != first {
+			t.Fatalf("two nodes got different bootstrap keys: %v and %v", first, k)
+		}
+	}
+	if id, secret, err := bootstrapKey(path, logger); err != nil || (key{id, secret}) != first {
+		t.Fatalf("the file holds %q %q (%v), not the key handed out", id, secret, err)
+	}
+}
