@@ -18,6 +18,7 @@ import (
 	"time"
 
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+	"github.com/wharfmq/wharf/transport/sigv4"
 )
 
 // Build compiles wharfd from the module at repo into dir and returns the
@@ -78,6 +79,8 @@ type Cluster struct {
 	// NodeArgs are extra flags for every wharfd.
 	NodeArgs []string
 	Logf     func(format string, args ...any)
+	// creds sign the harness's requests (EnableAuth).
+	creds sigv4.Credentials
 
 	mu      sync.Mutex
 	crashes []string // processes that exited without being told to
@@ -488,7 +491,7 @@ func (c *Cluster) Admin(id int) wharfv1.ClusterService {
 	if n != nil {
 		addr = n.APIAddr
 	}
-	return wharfv1.NewClusterServiceProtobufClient("http://"+addr, &http.Client{Timeout: 5 * time.Second})
+	return wharfv1.NewClusterServiceProtobufClient("http://"+addr, c.httpClient(&http.Client{Timeout: 5 * time.Second}))
 }
 
 // Status asks the live nodes, in turn, for the cluster status.

@@ -43,8 +43,10 @@ type Options struct {
 	// NodeArgs are extra wharfd flags for every node (--snapshot-entries
 	// 50 makes restarts go through snapshots).
 	NodeArgs []string
-	Seed     uint64
-	Logf     func(format string, args ...any) `json:"-"`
+	// Auth runs the cluster with authentication on (Cluster.EnableAuth).
+	Auth bool
+	Seed uint64
+	Logf func(format string, args ...any) `json:"-"`
 }
 
 // Defaults fills unset options.
@@ -175,6 +177,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	c.NodeArgs = o.NodeArgs
+	if o.Auth {
+		if err := c.EnableAuth(); err != nil {
+			return nil, err
+		}
+	}
 	defer func() {
 		c.Close()
 		// Keep the logs, not the data.

@@ -87,7 +87,7 @@ func (w *workload) svc(id int) wharfv1.QueueService {
 	if n != nil {
 		addr = n.APIAddr
 	}
-	s := wharfv1.NewQueueServiceProtobufClient("http://"+addr, &http.Client{Timeout: w.opTimeout + 25*time.Second})
+	s := wharfv1.NewQueueServiceProtobufClient("http://"+addr, w.c.httpClient(&http.Client{Timeout: w.opTimeout + 25*time.Second}))
 	w.svcs[id] = s
 	return s
 }
