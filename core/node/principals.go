@@ -26,13 +26,23 @@ type accessCache struct {
 	sealer     *auth.Sealer
 	sealerErr  error
 
-	// load serialises reads of the metadata shard, so that a burst of
-	// requests after a change makes one read, not one each.
-	load sync.Mutex
 	mu   sync.Mutex
 	dir  *auth.Directory
 	gen  uint64
 	read time.Time
+	// loading is the read of the metadata shard in flight, if any: a
+	// burst of requests after a change makes one read, not one each.
+	loading *accessLoad
+	// unusable holds the keys whose secret did not open, already logged.
+	unusable map[string]bool
+}
+
+// accessLoad is one read of the principals; done is closed when dir or err
+// is set.
+type accessLoad struct {
+	done chan struct{}
+	dir  *auth.Directory
+	err  error
 }
 
 // errNoClusterKey is why a node without a cluster key cannot make or check
@@ -52,44 +62,58 @@ func (n *Node) sealer() (*auth.Sealer, error) {
 	return a.sealer, a.sealerErr
 }
 
-// fresh returns the cached directory if no metadata command was applied
-// since it was read and it is younger than accessCacheTTL.
-func (a *accessCache) fresh(gen uint64) *auth.Directory {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.dir != nil && a.gen == gen && time.Since(a.read) < accessCacheTTL {
-		return a.dir
-	}
-	return nil
-}
-
 // AuthDirectory returns every principal and access key, secrets opened:
 // what the API door verifies signatures and permissions against. It is
-// read from the metadata shard with a linearizable read, then cached (see
-// accessCacheTTL). An error is the metadata shard's (typically
-// unavailable); a key whose secret does not open carries its error.
+// read from the metadata shard with a linearizable read, then cached
+// (see accessCacheTTL). An error is the metadata shard's (typically
+// unavailable) or ctx's; a key whose secret does not open carries its
+// error.
 func (n *Node) AuthDirectory(ctx context.Context) (*auth.Directory, error) {
 	a := &n.access
-	if d := a.fresh(n.qcache.gen.Load()); d != nil {
+	gen := n.qcache.gen.Load()
+	a.mu.Lock()
+	if a.dir != nil && a.gen == gen && time.Since(a.read) < accessCacheTTL {
+		d := a.dir
+		a.mu.Unlock()
 		return d, nil
 	}
-	a.load.Lock()
-	defer a.load.Unlock()
-	gen, began := n.qcache.gen.Load(), time.Now()
-	if d := a.fresh(gen); d != nil {
-		return d, nil // another request just read it
+	load := a.loading
+	if load == nil {
+		load = &accessLoad{done: make(chan struct{})}
+		a.loading = load
+		// Detached from this request: the others waiting for the read
+		// must not fail because this one's client went away. n.read
+		// bounds it with its default timeout.
+		go n.loadDirectory(context.WithoutCancel(ctx), load, gen)
 	}
-	recs, err := n.readPrincipals(ctx)
-	if err != nil {
-		return nil, err
-	}
-	d := n.directory(recs)
-	a.mu.Lock()
-	// Cached under the generation the read began at: if a command was
-	// applied meanwhile, the next request reads again.
-	a.dir, a.gen, a.read = d, gen, began
 	a.mu.Unlock()
-	return d, nil
+	select {
+	case <-load.done:
+		return load.dir, load.err
+	case <-ctx.Done():
+		return nil, core.Errorf(core.DeadlineExceeded, "reading the principals: %v", ctx.Err())
+	}
+}
+
+// loadDirectory reads the principals into load, and caches them under the
+// generation gen the read began at: if a metadata command was applied
+// meanwhile, the next request reads again.
+func (n *Node) loadDirectory(ctx context.Context, load *accessLoad, gen uint64) {
+	began := time.Now()
+	recs, err := n.readPrincipals(ctx)
+	var d *auth.Directory
+	if err == nil {
+		d = n.directory(recs)
+	}
+	a := &n.access
+	a.mu.Lock()
+	a.loading = nil
+	if err == nil {
+		a.dir, a.gen, a.read = d, gen, began
+	}
+	a.mu.Unlock()
+	load.dir, load.err = d, err
+	close(load.done)
 }
 
 // readPrincipals reads every principal from the metadata shard.
@@ -126,12 +150,28 @@ func (n *Node) directory(recs []*raftv1.PrincipalRecord) *auth.Directory {
 				key.Secret, key.Err = sealer.Open(key.ID, k.GetSealedSecret())
 			}
 			if key.Err != nil {
-				n.log.Error("an access key cannot be used on this node", "access_key_id", key.ID, "principal", key.Principal, "err", key.Err)
+				n.reportUnusable(key)
 			}
 			keys = append(keys, key)
 		}
 	}
 	return auth.NewDirectory(principals, keys)
+}
+
+// reportUnusable logs, once per key, that a key's secret does not open on
+// this node.
+func (n *Node) reportUnusable(key auth.Key) {
+	a := &n.access
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.unusable[key.ID] {
+		return
+	}
+	if a.unusable == nil {
+		a.unusable = make(map[string]bool)
+	}
+	a.unusable[key.ID] = true
+	n.log.Error("an access key cannot be used on this node: requests signed with it are refused", "access_key_id", key.ID, "principal", key.Principal, "err", key.Err)
 }
 
 // BootstrapAdmin creates the principal "admin", holding the access key id

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/wharfmq/wharf/core"
@@ -68,6 +69,21 @@ func TestPrincipalsAndKeys(t *testing.T) {
 		}
 	}
 	check("running")
+	// Concurrent requests right after a change share one read.
+	must(n.GrantPermission(ctx(t), &wharfv1.GrantPermissionRequest{Principal: "bob", Actions: []string{"receive"}, QueuePattern: "orders-*"}))
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := n.AuthDirectory(ctx(t))
+			if err != nil || !auth.Allowed(d.Principal("bob"), auth.Receive, "orders-1") {
+				t.Errorf("concurrent read: %v, %v", d, err)
+			}
+		}()
+	}
+	wg.Wait()
+	must(n.RevokePermission(ctx(t), &wharfv1.RevokePermissionRequest{Principal: "bob", Actions: []string{"receive"}, QueuePattern: "orders-*"}))
 	// Enough metadata commands for the shard to snapshot (every 5 entries).
 	for i := range 6 {
 		must(n.GrantPermission(ctx(t), &wharfv1.GrantPermissionRequest{Principal: "bob", Actions: []string{"get_queue"}, QueuePattern: "q" + string(rune('a'+i))}))

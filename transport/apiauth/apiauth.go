@@ -43,7 +43,8 @@ type Source interface {
 // Options tune Handler.
 type Options struct {
 	// MaxBodyBytes bounds the body read to check its signature; larger
-	// requests are refused (invalid_argument). Required.
+	// requests are refused (invalid_argument). 0 means
+	// twirpapi.MaxRequestBytes.
 	MaxBodyBytes int64
 	// Verifier sets the allowed clock skew (sigv4.DefaultMaxSkew if zero).
 	Verifier sigv4.Verifier
@@ -60,6 +61,9 @@ type Options struct {
 func Handler(next http.Handler, src Source, opts Options) http.Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = twirpapi.MaxRequestBytes
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
