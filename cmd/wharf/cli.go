@@ -169,6 +169,7 @@ func (c *cli) exitCode(err error) int {
 		return 2
 	case errors.As(err, &tw):
 		fmt.Fprintf(c.errOut, "wharf: %s: %s\n", tw.Code(), tw.Msg())
+		c.credentialsHint(tw)
 	default:
 		fmt.Fprintf(c.errOut, "wharf: %v\n", err)
 	}

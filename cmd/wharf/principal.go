@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/twitchtv/twirp"
+
 	"github.com/wharfmq/wharf/core/auth"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 	"github.com/wharfmq/wharf/transport/client"
@@ -206,6 +208,16 @@ func actionNames() string {
 		names[i] = string(a)
 	}
 	return strings.Join(names, ", ")
+}
+
+// credentialsHint tells, after a refused signature, where the CLI takes
+// its key from.
+func (c *cli) credentialsHint(tw twirp.Error) {
+	if tw.Code() != twirp.Unauthenticated {
+		return
+	}
+	fmt.Fprintf(c.errOut, "wharf: the CLI signs requests with $%s and $%s (else $%s and $%s)\n",
+		client.EnvAccessKeyID, client.EnvSecretAccessKey, client.EnvAWSAccessKeyID, client.EnvAWSSecretAccessKey)
 }
 
 // printSecret prints a new key, and on errOut how to use it.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twitchtv/twirp"
 	"google.golang.org/protobuf/proto"
 
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
@@ -121,5 +122,25 @@ func TestAdminUsageErrors(t *testing.T) {
 	}
 	if r := runAdmin(t, &fakeAdmin{}, "grant", "-h"); r.code != 0 || !strings.Contains(r.stderr, "QUEUE_PATTERN") {
 		t.Errorf("grant -h: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// failingAdmin refuses every call as a server with authentication on
+// refuses an unsigned request.
+type failingAdmin struct{ fakeAdmin }
+
+func (f *failingAdmin) ListPrincipals(context.Context, *wharfv1.ListPrincipalsRequest) (*wharfv1.ListPrincipalsResponse, error) {
+	return nil, twirp.NewError(twirp.Unauthenticated, "missing signature")
+}
+
+func TestUnauthenticatedHint(t *testing.T) {
+	var out, errOut bytes.Buffer
+	c := &cli{in: strings.NewReader(""), out: &out, errOut: &errOut, endpoint: "http://default:7070",
+		dialAdmin: func([]string) wharfv1.AdminService { return &failingAdmin{} }}
+	if code := c.run(context.Background(), []string{"principal", "list"}); code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(errOut.String(), "WHARF_ACCESS_KEY_ID") {
+		t.Fatalf("no hint about the credentials: %s", errOut.String())
 	}
 }
