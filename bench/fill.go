@@ -53,7 +53,7 @@ func Fill(ctx context.Context, c FillConfig, progress func(msgs, bytes int64)) (
 	case c.Inflight < 1 || c.Inflight > 1024:
 		return 0, 0, errors.New("fill: inflight must be 1 to 1024")
 	}
-	svc := client.New(c.Endpoints, client.WithCA(c.CA))
+	svc := client.New(c.Endpoints, client.WithCA(c.CA), client.WithEnvCredentials())
 	total := (c.Bytes + int64(c.Size) - 1) / int64(c.Size)
 	var next, sentMsgs, sentBytes atomic.Int64
 	ctx, cancel := context.WithCancel(ctx)

@@ -47,7 +47,7 @@ func NewWharfTarget(endpoints []string, procs []*Proc, ca *x509.CertPool) *Wharf
 	return &WharfTarget{
 		endpoints: endpoints,
 		http:      hc,
-		admin:     client.New(endpoints, client.WithHTTPClient(hc)),
+		admin:     client.New(endpoints, client.WithHTTPClient(hc), client.WithEnvCredentials()),
 		procs:     procs,
 	}
 }
@@ -84,7 +84,7 @@ func (t *WharfTarget) DeleteQueue(ctx context.Context, name string) error {
 func (t *WharfTarget) NewSession(ctx context.Context, i int) (Session, error) {
 	n := len(t.endpoints)
 	rotated := append(append([]string{}, t.endpoints[i%n:]...), t.endpoints[:i%n]...)
-	return &wharfSession{svc: client.New(rotated, client.WithHTTPClient(t.http))}, nil
+	return &wharfSession{svc: client.New(rotated, client.WithHTTPClient(t.http), client.WithEnvCredentials())}, nil
 }
 
 type wharfSession struct {

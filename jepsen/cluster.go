@@ -19,6 +19,7 @@ import (
 	"time"
 
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+	"github.com/wharfmq/wharf/transport/sigv4"
 )
 
 // Build compiles wharfd from the module at repo into dir and returns the
@@ -83,6 +84,8 @@ type Cluster struct {
 	// the CA clients trust (nil: the API is plain HTTP).
 	CertDir string
 	ca      *x509.CertPool
+	// creds sign the harness's requests (EnableAuth).
+	creds sigv4.Credentials
 
 	mu      sync.Mutex
 	crashes []string // processes that exited without being told to
@@ -494,7 +497,7 @@ func (c *Cluster) Admin(id int) wharfv1.ClusterService {
 	if n != nil {
 		addr = n.APIAddr
 	}
-	return wharfv1.NewClusterServiceProtobufClient(c.apiURL(addr), c.httpClient(5*time.Second))
+	return wharfv1.NewClusterServiceProtobufClient(c.apiURL(addr), c.signed(c.httpClient(5*time.Second)))
 }
 
 // Status asks the live nodes, in turn, for the cluster status.

@@ -45,7 +45,9 @@ type Options struct {
 	NodeArgs []string
 	// TLS serves the API over HTTPS and runs node-to-node mutual TLS,
 	// with a CA and certificate the run makes (Cluster.EnableTLS).
-	TLS  bool
+	TLS bool
+	// Auth runs the cluster with authentication on (Cluster.EnableAuth).
+	Auth bool
 	Seed uint64
 	Logf func(format string, args ...any) `json:"-"`
 }
@@ -178,6 +180,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	c.NodeArgs = o.NodeArgs
+	if o.Auth {
+		if err := c.EnableAuth(); err != nil {
+			return nil, err
+		}
+	}
 	defer func() {
 		c.Close()
 		// Keep the logs, not the data.

@@ -86,7 +86,7 @@ func (w *workload) svc(id int) wharfv1.QueueService {
 	if n != nil {
 		addr = n.APIAddr
 	}
-	s := wharfv1.NewQueueServiceProtobufClient(w.c.apiURL(addr), w.c.httpClient(w.opTimeout+25*time.Second))
+	s := wharfv1.NewQueueServiceProtobufClient(w.c.apiURL(addr), w.c.signed(w.c.httpClient(w.opTimeout+25*time.Second)))
 	w.svcs[id] = s
 	return s
 }

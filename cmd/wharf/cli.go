@@ -41,6 +41,9 @@ type cli struct {
 	// dialCluster is dial for the cluster commands.
 	dialCluster func(endpoints []string) wharfv1.ClusterService
 	clusterSvc  wharfv1.ClusterService
+	// dialAdmin is dial for principals, keys and permissions (principal.go).
+	dialAdmin func(endpoints []string) wharfv1.AdminService
+	adminSvc  wharfv1.AdminService
 }
 
 func (c *cli) service() wharfv1.QueueService {
@@ -79,12 +82,19 @@ var commands = []command{
 	{"cluster status", "", "show the cluster's nodes and shards", (*cli).clusterStatus},
 	{"cluster add", "--raft-addr H:P --api-addr H:P [--node-id N]", "register a node by hand (wharfd --join does it itself)", (*cli).clusterAdd},
 	{"cluster remove", "NODE_ID", "drain a node: move its replicas away, then forget it", (*cli).clusterRemove},
+	{"principal create", "NAME [--admin]", "create a principal with an access key (the first one turns authentication on)", (*cli).principalCreate},
+	{"principal list", "", "list principals, their access keys and permissions", (*cli).principalList},
+	{"principal delete", "NAME", "delete a principal and its access keys", (*cli).principalDelete},
+	{"key create", "PRINCIPAL", "add an access key to a principal", (*cli).keyCreate},
+	{"key revoke", "ACCESS_KEY_ID", "revoke an access key", (*cli).keyRevoke},
+	{"grant", "PRINCIPAL ACTIONS QUEUE_PATTERN", "grant actions on the queues matching a pattern", (*cli).grant},
+	{"revoke", "PRINCIPAL ACTIONS QUEUE_PATTERN", "revoke actions granted on a pattern", (*cli).revoke},
 	{"bench", "[run|suite] [flags]", "run the load generator (see bench/README.md)", (*cli).bench},
 	{"certs", "[--dir DIR] [--hosts H,...] [--force] NODE...", "create a CA, node certificates and the cluster key for TLS", (*cli).certs},
 }
 
 // groups are the words that take a subcommand: "queue create".
-var groups = []string{"queue", "cluster"}
+var groups = []string{"queue", "cluster", "principal", "key"}
 
 // errUsage marks a mistake in the command line, already reported.
 var errUsage = errors.New("usage error")
@@ -167,6 +177,7 @@ func (c *cli) exitCode(err error) int {
 		return 2
 	case errors.As(err, &tw):
 		fmt.Fprintf(c.errOut, "wharf: %s: %s\n", tw.Code(), tw.Msg())
+		c.credentialsHint(tw)
 	default:
 		fmt.Fprintf(c.errOut, "wharf: %v\n", err)
 	}

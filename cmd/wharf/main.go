@@ -22,10 +22,13 @@ func main() {
 	}
 	// c.caPool is loaded by the time a command dials (cli.parse).
 	c.dial = func(endpoints []string) wharfv1.QueueService {
-		return client.New(endpoints, client.WithCA(c.caPool))
+		return client.New(endpoints, client.WithCA(c.caPool), client.WithEnvCredentials())
 	}
 	c.dialCluster = func(endpoints []string) wharfv1.ClusterService {
-		return client.NewCluster(endpoints, client.WithCA(c.caPool))
+		return client.NewCluster(endpoints, client.WithCA(c.caPool), client.WithEnvCredentials())
+	}
+	c.dialAdmin = func(endpoints []string) wharfv1.AdminService {
+		return client.NewAdmin(endpoints, client.WithCA(c.caPool), client.WithEnvCredentials())
 	}
 	code := c.run(ctx, os.Args[1:])
 	stop()

@@ -57,6 +57,9 @@ type config struct {
 	peerKey        string
 	clusterKeyFile string
 	insecure       bool
+	// bootstrapAdminKeyFile holds the access key of the admin principal
+	// created at first start (auth.go).
+	bootstrapAdminKeyFile string
 }
 
 // parseFlags parses args. It returns flag.ErrHelp for -h, and an error
@@ -91,6 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.peerKey, "peer-key", "", "PEM private key of --peer-cert")
 	fs.StringVar(&c.clusterKeyFile, "cluster-key-file", "", "file holding the cluster key shared by every node (64 hex digits; `wharf certs` makes one): authenticates nodes to each other when mutual TLS is off, and encrypts access-key secrets at rest")
 	fs.BoolVar(&c.insecure, "insecure", false, "let a cluster of several nodes run with no node-to-node authentication (neither --peer-ca nor --cluster-key-file); never in production")
+	fs.StringVar(&c.bootstrapAdminKeyFile, "bootstrap-admin-key-file", "", `file holding "ACCESS_KEY_ID:SECRET": if no principal exists yet, the principal "admin" is created with this key and every permission, which turns authentication on (the file is created with a new key when missing)`)
 	fs.DurationVar(&c.clockOffset, "test-clock-offset", 0, "TEST ONLY: shift this node's clock by this much (clock-skew tests); never set it in production")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -21,6 +21,7 @@ import (
 	"github.com/wharfmq/wharf/core/node"
 	nodev1 "github.com/wharfmq/wharf/proto/wharf/node/v1"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+	"github.com/wharfmq/wharf/transport/apiauth"
 	"github.com/wharfmq/wharf/transport/peer"
 	"github.com/wharfmq/wharf/transport/raftnet"
 	"github.com/wharfmq/wharf/transport/tlsfiles"
@@ -43,6 +44,8 @@ type server interface {
 	wharfv1.ClusterService
 	// NodeService is what the other nodes call.
 	NodeService() nodev1.NodeService
+	// authServer: principals and access keys (auth.go).
+	authServer
 	Ready() bool
 	Close() error
 }
@@ -143,6 +146,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		logger.Warn("TEST ONLY: the node's clock is shifted", "offset", off)
 		now = func() time.Time { return time.Now().Add(off) }
 	}
+	clusterKey, err := accessKeyKey(cfg, dataDir, logger)
+	if err != nil {
+		logger.Error("cannot load the cluster key", "err", err)
+		stopServing()
+		<-served
+		return 1
+	}
 	n, err := start(ctx, node.Config{
 		NodeID:            cfg.nodeID,
 		DataDir:           dataDir,
@@ -158,6 +168,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		Peers:             peers,
 		RaftTransport:     raftTransport(cfg.raftTransport, logger),
 		Logger:            logger.With("component", "node"),
+		ClusterKey:        clusterKey,
 	})
 	if err != nil {
 		logger.Error("cannot start node", "err", err)
@@ -166,6 +177,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		return 1
 	}
 
+	if err := startAuth(ctx, n, cfg, logger); err != nil {
+		logger.Error("cannot set up authentication", "err", err)
+		stopServing()
+		<-served
+		n.Close()
+		return 1
+	}
 	logger.Info("wharfd serving", "api_url", scheme+"://"+ln.Addr().String(), "api_addr", ln.Addr().String(), "raft_addr", cfg.raftAddr,
 		"data_dir", dataDir, "node_id", cfg.nodeID, "queue_shards", cfg.queueShards,
 		"startup", time.Since(began).Round(time.Millisecond))
@@ -190,12 +208,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 func handler(n server, logger *slog.Logger) http.Handler {
 	api := logger.With("component", "api")
 	mux := http.NewServeMux()
-	mux.Handle("/", twirpapi.NewHandler(n, n.Ready, api))
-	cluster := twirpapi.NewClusterHandler(n, api)
+	mux.Handle("/", twirpapi.NewHandler(apiauth.Queues(n), n.Ready, api))
+	cluster := twirpapi.NewClusterHandler(apiauth.Cluster(n), api)
 	mux.Handle(wharfv1.ClusterServicePathPrefix, cluster)
+	mux.Handle(wharfv1.AdminServicePathPrefix, twirpapi.NewAdminHandler(apiauth.Admin(n), api))
 	nodes := peer.NewHandler(n.NodeService(), logger.With("component", "peer"))
 	mux.Handle(nodev1.NodeServicePathPrefix, nodes)
-	return mux
+	return guardAPI(mux, n, logger)
 }
 
 // checkFree reports whether addr can be listened on, so that a Raft port

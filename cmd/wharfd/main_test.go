@@ -26,6 +26,7 @@ import (
 type fakeNode struct {
 	wharfv1.QueueService
 	wharfv1.ClusterService
+	wharfv1.AdminService
 	cfg    node.Config
 	closed atomic.Bool
 }

@@ -45,6 +45,13 @@ type State struct {
 	// shards have not yet confirmed dropping, sorted by partition id.
 	pending []*raftv1.Placement
 
+	// principals holds who may use the cluster (principals.go), by name;
+	// principalNames their names in order, keyOwner each access key's
+	// principal.
+	principals     map[string]*raftv1.PrincipalRecord
+	principalNames []string
+	keyOwner       map[string]string
+
 	// maxQueues is core.MaxQueues; tests lower it.
 	maxQueues int
 }
@@ -87,6 +94,18 @@ func (s *State) Apply(cmd *raftv1.MetaCommand) *raftv1.MetaResult {
 		return s.addReplica(op.AddReplica)
 	case *raftv1.MetaCommand_RemoveReplica:
 		return s.removeReplica(op.RemoveReplica)
+	case *raftv1.MetaCommand_CreatePrincipal:
+		return s.createPrincipal(op.CreatePrincipal)
+	case *raftv1.MetaCommand_DeletePrincipal:
+		return s.deletePrincipal(op.DeletePrincipal)
+	case *raftv1.MetaCommand_AddAccessKey:
+		return s.addAccessKey(op.AddAccessKey)
+	case *raftv1.MetaCommand_RevokeAccessKey:
+		return s.revokeAccessKey(op.RevokeAccessKey)
+	case *raftv1.MetaCommand_GrantPermissions:
+		return s.grantPermissions(op.GrantPermissions)
+	case *raftv1.MetaCommand_RevokePermissions:
+		return s.revokePermissions(op.RevokePermissions)
 	default:
 		return failure(raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "meta command has no operation")
 	}

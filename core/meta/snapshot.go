@@ -21,6 +21,7 @@ func (s *State) Marshal() ([]byte, error) {
 		Nodes:             s.nodes,
 		NextReplicaId:     s.nextReplicaID,
 		ReplicationFactor: s.replicationFactor,
+		Principals:        s.Principals(),
 	}
 	for _, name := range s.names {
 		st.Queues = append(st.Queues, s.queues[name])
@@ -86,6 +87,9 @@ func (s *State) Unmarshal(data []byte) error {
 		}
 	}
 	next.pending = pending
+	if res := next.restorePrincipals(st.GetPrincipals()); res != nil {
+		return fmt.Errorf("meta: unmarshal state: %s", res.GetStatus().GetMessage())
+	}
 	*s = *next
 	return nil
 }

@@ -68,6 +68,11 @@ type Config struct {
 	// RaftTransport carries Raft messages between nodes; nil means
 	// dragonboat's built-in TCP transport. wharfd uses transport/raftnet.
 	RaftTransport config.TransportFactory
+	// ClusterKey is the key every node of the cluster shares
+	// (--cluster-key-file). Access-key secrets are sealed with a key
+	// derived from it before they are proposed (principals.go); nil: the
+	// node cannot create access keys, nor check signatures made with one.
+	ClusterKey []byte
 	// ConfigureNodeHost, if set, adjusts dragonboat's NodeHost
 	// configuration just before the NodeHost starts. nil in production; a
 	// simulator sets an in-memory transport (Expert.TransportFactory), a
@@ -103,6 +108,9 @@ type Node struct {
 	routes routeTable
 	// qcache holds queue records for the data path (qcache.go).
 	qcache queueCache
+	// access holds the principals and keys the API door checks
+	// (principals.go).
+	access accessCache
 	// view is the cluster layout last read (see view.go), and viewRead
 	// when, in Unix nanoseconds.
 	view     atomic.Pointer[raftv1.MetaState]

@@ -133,6 +133,8 @@ func (m *MetaSM) Lookup(q any) (any, error) {
 		return proto.CloneOf(m.state.Cluster()), nil
 	case MetaPendingDropsQuery:
 		return pendingDrops(m.state.PendingDrops(), q), nil
+	case MetaPrincipalsQuery:
+		return &raftv1.MetaState{Principals: cloneAll(m.state.Principals())}, nil
 	case MetaAppliedQuery:
 		return m.applied, nil
 	default:
@@ -199,3 +201,7 @@ func (m *MetaSM) Close() error { return nil }
 // MetaPartitionsPerShardQuery asks how many queue partitions each queue
 // shard holds: a map[uint64]int the caller owns.
 type MetaPartitionsPerShardQuery struct{}
+
+// MetaPrincipalsQuery asks for every principal (secrets sealed) in name
+// order: a *raftv1.MetaState holding only them, which the caller owns.
+type MetaPrincipalsQuery struct{}

@@ -36,6 +36,8 @@ func QueryToProto(q any) (*raftv1.ShardQuery, error) {
 		out.Query = &raftv1.ShardQuery_MetaCluster{MetaCluster: &raftv1.MetaClusterQuery{}}
 	case MetaPartitionsPerShardQuery:
 		out.Query = &raftv1.ShardQuery_MetaPartitionsPerShard{MetaPartitionsPerShard: &raftv1.MetaPartitionsPerShardQuery{}}
+	case MetaPrincipalsQuery:
+		out.Query = &raftv1.ShardQuery_MetaPrincipals{MetaPrincipals: &raftv1.MetaPrincipalsQuery{}}
 	case MetaPendingDropsQuery:
 		out.Query = &raftv1.ShardQuery_MetaPendingDrops{MetaPendingDrops: &raftv1.MetaPendingDropsQuery{
 			After: q.After, Limit: clampInt32(q.Limit),
@@ -74,6 +76,8 @@ func QueryFromProto(q *raftv1.ShardQuery) (any, error) {
 		return MetaClusterQuery{}, nil
 	case *raftv1.ShardQuery_MetaPartitionsPerShard:
 		return MetaPartitionsPerShardQuery{}, nil
+	case *raftv1.ShardQuery_MetaPrincipals:
+		return MetaPrincipalsQuery{}, nil
 	case *raftv1.ShardQuery_MetaPendingDrops:
 		p := q.MetaPendingDrops
 		return MetaPendingDropsQuery{After: p.GetAfter(), Limit: int(p.GetLimit())}, nil
@@ -164,7 +168,7 @@ func ResultFromProto(q any, r *raftv1.ShardQueryResult) (any, error) {
 		if r, ok := res.(*raftv1.ShardQueryResult_Node); ok {
 			return r.Node.GetNode(), nil
 		}
-	case MetaClusterQuery:
+	case MetaClusterQuery, MetaPrincipalsQuery:
 		if r, ok := res.(*raftv1.ShardQueryResult_Cluster); ok {
 			return nonNil(r.Cluster), nil
 		}

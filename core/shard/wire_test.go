@@ -102,6 +102,7 @@ func TestQueriesOverTheWireAnswerAsLocally(t *testing.T) {
 		MetaClusterQuery{},
 		MetaPartitionsPerShardQuery{},
 		MetaPendingDropsQuery{Limit: 10},
+		MetaPrincipalsQuery{},
 	}
 	queueQueries := []any{
 		ShardStateQuery{},

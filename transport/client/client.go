@@ -77,6 +77,7 @@ func newClient(endpoints []string, opts []Option, conn func(url string, hc wharf
 	for _, opt := range opts {
 		opt(&o)
 	}
+	o.httpClient = signing(o)
 	c := &client{opts: o}
 	for _, e := range endpoints {
 		u := normalize(e)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+	"github.com/wharfmq/wharf/transport/sigv4"
 )
 
 const (
@@ -33,6 +34,8 @@ type options struct {
 	backoff        time.Duration
 	maxBackoff     time.Duration
 	attemptTimeout time.Duration
+	// credentials sign every request when set (credentials.go).
+	credentials sigv4.Credentials
 }
 
 func defaultOptions() options {

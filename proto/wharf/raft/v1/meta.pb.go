@@ -87,6 +87,12 @@ type MetaCommand struct {
 	//	*MetaCommand_ForgetNode
 	//	*MetaCommand_AddReplica
 	//	*MetaCommand_RemoveReplica
+	//	*MetaCommand_CreatePrincipal
+	//	*MetaCommand_DeletePrincipal
+	//	*MetaCommand_AddAccessKey
+	//	*MetaCommand_RevokeAccessKey
+	//	*MetaCommand_GrantPermissions
+	//	*MetaCommand_RevokePermissions
 	Op            isMetaCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -226,6 +232,60 @@ func (x *MetaCommand) GetRemoveReplica() *RemoveReplica {
 	return nil
 }
 
+func (x *MetaCommand) GetCreatePrincipal() *CreatePrincipal {
+	if x != nil {
+		if x, ok := x.Op.(*MetaCommand_CreatePrincipal); ok {
+			return x.CreatePrincipal
+		}
+	}
+	return nil
+}
+
+func (x *MetaCommand) GetDeletePrincipal() *DeletePrincipal {
+	if x != nil {
+		if x, ok := x.Op.(*MetaCommand_DeletePrincipal); ok {
+			return x.DeletePrincipal
+		}
+	}
+	return nil
+}
+
+func (x *MetaCommand) GetAddAccessKey() *AddAccessKey {
+	if x != nil {
+		if x, ok := x.Op.(*MetaCommand_AddAccessKey); ok {
+			return x.AddAccessKey
+		}
+	}
+	return nil
+}
+
+func (x *MetaCommand) GetRevokeAccessKey() *RevokeAccessKey {
+	if x != nil {
+		if x, ok := x.Op.(*MetaCommand_RevokeAccessKey); ok {
+			return x.RevokeAccessKey
+		}
+	}
+	return nil
+}
+
+func (x *MetaCommand) GetGrantPermissions() *GrantPermissions {
+	if x != nil {
+		if x, ok := x.Op.(*MetaCommand_GrantPermissions); ok {
+			return x.GrantPermissions
+		}
+	}
+	return nil
+}
+
+func (x *MetaCommand) GetRevokePermissions() *RevokePermissions {
+	if x != nil {
+		if x, ok := x.Op.(*MetaCommand_RevokePermissions); ok {
+			return x.RevokePermissions
+		}
+	}
+	return nil
+}
+
 type isMetaCommand_Op interface {
 	isMetaCommand_Op()
 }
@@ -270,6 +330,30 @@ type MetaCommand_RemoveReplica struct {
 	RemoveReplica *RemoveReplica `protobuf:"bytes,12,opt,name=remove_replica,json=removeReplica,proto3,oneof"`
 }
 
+type MetaCommand_CreatePrincipal struct {
+	CreatePrincipal *CreatePrincipal `protobuf:"bytes,13,opt,name=create_principal,json=createPrincipal,proto3,oneof"`
+}
+
+type MetaCommand_DeletePrincipal struct {
+	DeletePrincipal *DeletePrincipal `protobuf:"bytes,14,opt,name=delete_principal,json=deletePrincipal,proto3,oneof"`
+}
+
+type MetaCommand_AddAccessKey struct {
+	AddAccessKey *AddAccessKey `protobuf:"bytes,15,opt,name=add_access_key,json=addAccessKey,proto3,oneof"`
+}
+
+type MetaCommand_RevokeAccessKey struct {
+	RevokeAccessKey *RevokeAccessKey `protobuf:"bytes,16,opt,name=revoke_access_key,json=revokeAccessKey,proto3,oneof"`
+}
+
+type MetaCommand_GrantPermissions struct {
+	GrantPermissions *GrantPermissions `protobuf:"bytes,17,opt,name=grant_permissions,json=grantPermissions,proto3,oneof"`
+}
+
+type MetaCommand_RevokePermissions struct {
+	RevokePermissions *RevokePermissions `protobuf:"bytes,18,opt,name=revoke_permissions,json=revokePermissions,proto3,oneof"`
+}
+
 func (*MetaCommand_CreateQueue) isMetaCommand_Op() {}
 
 func (*MetaCommand_UpdateQueue) isMetaCommand_Op() {}
@@ -289,6 +373,18 @@ func (*MetaCommand_ForgetNode) isMetaCommand_Op() {}
 func (*MetaCommand_AddReplica) isMetaCommand_Op() {}
 
 func (*MetaCommand_RemoveReplica) isMetaCommand_Op() {}
+
+func (*MetaCommand_CreatePrincipal) isMetaCommand_Op() {}
+
+func (*MetaCommand_DeletePrincipal) isMetaCommand_Op() {}
+
+func (*MetaCommand_AddAccessKey) isMetaCommand_Op() {}
+
+func (*MetaCommand_RevokeAccessKey) isMetaCommand_Op() {}
+
+func (*MetaCommand_GrantPermissions) isMetaCommand_Op() {}
+
+func (*MetaCommand_RevokePermissions) isMetaCommand_Op() {}
 
 type QueueAttributes struct {
 	state                     protoimpl.MessageState `protogen:"open.v1"`
@@ -1302,9 +1398,10 @@ type MetaResult struct {
 	Queue  *QueueRecord `protobuf:"bytes,2,opt,name=queue,proto3" json:"queue,omitempty"`
 	// Partitions freed by a DeleteQueue. They are also recorded in
 	// MetaState.pending_drops, which is what drives dropping them.
-	Dropped       []*Placement `protobuf:"bytes,3,rep,name=dropped,proto3" json:"dropped,omitempty"`
-	Node          *NodeRecord  `protobuf:"bytes,4,opt,name=node,proto3" json:"node,omitempty"`
-	Shard         *ShardRecord `protobuf:"bytes,5,opt,name=shard,proto3" json:"shard,omitempty"`
+	Dropped       []*Placement     `protobuf:"bytes,3,rep,name=dropped,proto3" json:"dropped,omitempty"`
+	Node          *NodeRecord      `protobuf:"bytes,4,opt,name=node,proto3" json:"node,omitempty"`
+	Shard         *ShardRecord     `protobuf:"bytes,5,opt,name=shard,proto3" json:"shard,omitempty"`
+	Principal     *PrincipalRecord `protobuf:"bytes,6,opt,name=principal,proto3" json:"principal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1374,6 +1471,13 @@ func (x *MetaResult) GetShard() *ShardRecord {
 	return nil
 }
 
+func (x *MetaResult) GetPrincipal() *PrincipalRecord {
+	if x != nil {
+		return x.Principal
+	}
+	return nil
+}
+
 // MetaState is the whole metadata state, as stored in a snapshot.
 type MetaState struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -1393,8 +1497,10 @@ type MetaState struct {
 	NextReplicaId uint64 `protobuf:"varint,7,opt,name=next_replica_id,json=nextReplicaId,proto3" json:"next_replica_id,omitempty"`
 	// Replicas per queue shard, set by InitCluster.
 	ReplicationFactor int32 `protobuf:"varint,8,opt,name=replication_factor,json=replicationFactor,proto3" json:"replication_factor,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// In name order.
+	Principals    []*PrincipalRecord `protobuf:"bytes,9,rep,name=principals,proto3" json:"principals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MetaState) Reset() {
@@ -1483,11 +1589,519 @@ func (x *MetaState) GetReplicationFactor() int32 {
 	return 0
 }
 
+func (x *MetaState) GetPrincipals() []*PrincipalRecord {
+	if x != nil {
+		return x.Principals
+	}
+	return nil
+}
+
+// PrincipalRecord is someone requests are authenticated as (core/auth).
+type PrincipalRecord struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	CreatedMs int64                  `protobuf:"varint,2,opt,name=created_ms,json=createdMs,proto3" json:"created_ms,omitempty"`
+	// In access key id order.
+	AccessKeys []*AccessKeyRecord `protobuf:"bytes,3,rep,name=access_keys,json=accessKeys,proto3" json:"access_keys,omitempty"`
+	// In (action, queue_pattern) order, without duplicates.
+	Permissions   []*PermissionRecord `protobuf:"bytes,4,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrincipalRecord) Reset() {
+	*x = PrincipalRecord{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrincipalRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrincipalRecord) ProtoMessage() {}
+
+func (x *PrincipalRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrincipalRecord.ProtoReflect.Descriptor instead.
+func (*PrincipalRecord) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PrincipalRecord) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PrincipalRecord) GetCreatedMs() int64 {
+	if x != nil {
+		return x.CreatedMs
+	}
+	return 0
+}
+
+func (x *PrincipalRecord) GetAccessKeys() []*AccessKeyRecord {
+	if x != nil {
+		return x.AccessKeys
+	}
+	return nil
+}
+
+func (x *PrincipalRecord) GetPermissions() []*PermissionRecord {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+type AccessKeyRecord struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	AccessKeyId string                 `protobuf:"bytes,1,opt,name=access_key_id,json=accessKeyId,proto3" json:"access_key_id,omitempty"`
+	// The secret, sealed with a key derived from the cluster key
+	// (auth.Sealer) by the node that proposed it: the log, snapshots and
+	// stores never hold it in the clear. Dropped when the key is revoked.
+	SealedSecret []byte `protobuf:"bytes,2,opt,name=sealed_secret,json=sealedSecret,proto3" json:"sealed_secret,omitempty"`
+	CreatedMs    int64  `protobuf:"varint,3,opt,name=created_ms,json=createdMs,proto3" json:"created_ms,omitempty"`
+	// 0 while the key is valid.
+	RevokedMs     int64 `protobuf:"varint,4,opt,name=revoked_ms,json=revokedMs,proto3" json:"revoked_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessKeyRecord) Reset() {
+	*x = AccessKeyRecord{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessKeyRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessKeyRecord) ProtoMessage() {}
+
+func (x *AccessKeyRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessKeyRecord.ProtoReflect.Descriptor instead.
+func (*AccessKeyRecord) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AccessKeyRecord) GetAccessKeyId() string {
+	if x != nil {
+		return x.AccessKeyId
+	}
+	return ""
+}
+
+func (x *AccessKeyRecord) GetSealedSecret() []byte {
+	if x != nil {
+		return x.SealedSecret
+	}
+	return nil
+}
+
+func (x *AccessKeyRecord) GetCreatedMs() int64 {
+	if x != nil {
+		return x.CreatedMs
+	}
+	return 0
+}
+
+func (x *AccessKeyRecord) GetRevokedMs() int64 {
+	if x != nil {
+		return x.RevokedMs
+	}
+	return 0
+}
+
+type PermissionRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Action        string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	QueuePattern  string                 `protobuf:"bytes,2,opt,name=queue_pattern,json=queuePattern,proto3" json:"queue_pattern,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PermissionRecord) Reset() {
+	*x = PermissionRecord{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PermissionRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PermissionRecord) ProtoMessage() {}
+
+func (x *PermissionRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PermissionRecord.ProtoReflect.Descriptor instead.
+func (*PermissionRecord) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PermissionRecord) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *PermissionRecord) GetQueuePattern() string {
+	if x != nil {
+		return x.QueuePattern
+	}
+	return ""
+}
+
+// CreatePrincipal creates a principal with its first keys and permissions.
+// With only_if_none it applies only while no principal exists (the
+// bootstrap admin: every node given the bootstrap key may propose it, the
+// first one wins); otherwise a principal of the same name fails it.
+type CreatePrincipal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Principal     *PrincipalRecord       `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	OnlyIfNone    bool                   `protobuf:"varint,2,opt,name=only_if_none,json=onlyIfNone,proto3" json:"only_if_none,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePrincipal) Reset() {
+	*x = CreatePrincipal{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePrincipal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePrincipal) ProtoMessage() {}
+
+func (x *CreatePrincipal) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePrincipal.ProtoReflect.Descriptor instead.
+func (*CreatePrincipal) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *CreatePrincipal) GetPrincipal() *PrincipalRecord {
+	if x != nil {
+		return x.Principal
+	}
+	return nil
+}
+
+func (x *CreatePrincipal) GetOnlyIfNone() bool {
+	if x != nil {
+		return x.OnlyIfNone
+	}
+	return false
+}
+
+type DeletePrincipal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePrincipal) Reset() {
+	*x = DeletePrincipal{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePrincipal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePrincipal) ProtoMessage() {}
+
+func (x *DeletePrincipal) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePrincipal.ProtoReflect.Descriptor instead.
+func (*DeletePrincipal) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DeletePrincipal) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// AddAccessKey adds a key to a principal; its id must be new.
+type AddAccessKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Principal     string                 `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	Key           *AccessKeyRecord       `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddAccessKey) Reset() {
+	*x = AddAccessKey{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddAccessKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddAccessKey) ProtoMessage() {}
+
+func (x *AddAccessKey) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddAccessKey.ProtoReflect.Descriptor instead.
+func (*AddAccessKey) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *AddAccessKey) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *AddAccessKey) GetKey() *AccessKeyRecord {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// RevokeAccessKey revokes the key, whoever holds it. Revoking a revoked key
+// changes nothing.
+type RevokeAccessKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessKeyId   string                 `protobuf:"bytes,1,opt,name=access_key_id,json=accessKeyId,proto3" json:"access_key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAccessKey) Reset() {
+	*x = RevokeAccessKey{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAccessKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAccessKey) ProtoMessage() {}
+
+func (x *RevokeAccessKey) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAccessKey.ProtoReflect.Descriptor instead.
+func (*RevokeAccessKey) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RevokeAccessKey) GetAccessKeyId() string {
+	if x != nil {
+		return x.AccessKeyId
+	}
+	return ""
+}
+
+// GrantPermissions adds permissions a principal does not hold yet.
+type GrantPermissions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Principal     string                 `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	Permissions   []*PermissionRecord    `protobuf:"bytes,2,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantPermissions) Reset() {
+	*x = GrantPermissions{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantPermissions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantPermissions) ProtoMessage() {}
+
+func (x *GrantPermissions) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantPermissions.ProtoReflect.Descriptor instead.
+func (*GrantPermissions) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GrantPermissions) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *GrantPermissions) GetPermissions() []*PermissionRecord {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+// RevokePermissions removes the permissions given (those not held are
+// ignored).
+type RevokePermissions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Principal     string                 `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	Permissions   []*PermissionRecord    `protobuf:"bytes,2,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokePermissions) Reset() {
+	*x = RevokePermissions{}
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokePermissions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokePermissions) ProtoMessage() {}
+
+func (x *RevokePermissions) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_meta_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokePermissions.ProtoReflect.Descriptor instead.
+func (*RevokePermissions) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_meta_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RevokePermissions) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *RevokePermissions) GetPermissions() []*PermissionRecord {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
 var File_wharf_raft_v1_meta_proto protoreflect.FileDescriptor
 
 const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"\n" +
-	"\x18wharf/raft/v1/meta.proto\x12\rwharf.raft.v1\x1a\x19wharf/raft/v1/queue.proto\"\xae\x05\n" +
+	"\x18wharf/raft/v1/meta.proto\x12\rwharf.raft.v1\x1a\x19wharf/raft/v1/queue.proto\"\xfe\b\n" +
 	"\vMetaCommand\x12\x15\n" +
 	"\x06now_ms\x18\x01 \x01(\x03R\x05nowMs\x12?\n" +
 	"\fcreate_queue\x18\x02 \x01(\v2\x1a.wharf.raft.v1.CreateQueueH\x00R\vcreateQueue\x12?\n" +
@@ -1503,7 +2117,13 @@ const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"forgetNode\x12<\n" +
 	"\vadd_replica\x18\v \x01(\v2\x19.wharf.raft.v1.AddReplicaH\x00R\n" +
 	"addReplica\x12E\n" +
-	"\x0eremove_replica\x18\f \x01(\v2\x1c.wharf.raft.v1.RemoveReplicaH\x00R\rremoveReplicaB\x04\n" +
+	"\x0eremove_replica\x18\f \x01(\v2\x1c.wharf.raft.v1.RemoveReplicaH\x00R\rremoveReplica\x12K\n" +
+	"\x10create_principal\x18\r \x01(\v2\x1e.wharf.raft.v1.CreatePrincipalH\x00R\x0fcreatePrincipal\x12K\n" +
+	"\x10delete_principal\x18\x0e \x01(\v2\x1e.wharf.raft.v1.DeletePrincipalH\x00R\x0fdeletePrincipal\x12C\n" +
+	"\x0eadd_access_key\x18\x0f \x01(\v2\x1b.wharf.raft.v1.AddAccessKeyH\x00R\faddAccessKey\x12L\n" +
+	"\x11revoke_access_key\x18\x10 \x01(\v2\x1e.wharf.raft.v1.RevokeAccessKeyH\x00R\x0frevokeAccessKey\x12N\n" +
+	"\x11grant_permissions\x18\x11 \x01(\v2\x1f.wharf.raft.v1.GrantPermissionsH\x00R\x10grantPermissions\x12Q\n" +
+	"\x12revoke_permissions\x18\x12 \x01(\v2 .wharf.raft.v1.RevokePermissionsH\x00R\x11revokePermissionsB\x04\n" +
 	"\x02opJ\x04\b\x05\x10\x06R\n" +
 	"add_shards\"\xcb\x03\n" +
 	"\x0fQueueAttributes\x12\x12\n" +
@@ -1589,14 +2209,15 @@ const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"\bshard_id\x18\x01 \x01(\x04R\ashardId\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x02 \x01(\x04R\treplicaId\x12)\n" +
-	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\"\x82\x02\n" +
+	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\"\xc0\x02\n" +
 	"\n" +
 	"MetaResult\x12-\n" +
 	"\x06status\x18\x01 \x01(\v2\x15.wharf.raft.v1.StatusR\x06status\x120\n" +
 	"\x05queue\x18\x02 \x01(\v2\x1a.wharf.raft.v1.QueueRecordR\x05queue\x122\n" +
 	"\adropped\x18\x03 \x03(\v2\x18.wharf.raft.v1.PlacementR\adropped\x12-\n" +
 	"\x04node\x18\x04 \x01(\v2\x19.wharf.raft.v1.NodeRecordR\x04node\x120\n" +
-	"\x05shard\x18\x05 \x01(\v2\x1a.wharf.raft.v1.ShardRecordR\x05shard\"\xee\x02\n" +
+	"\x05shard\x18\x05 \x01(\v2\x1a.wharf.raft.v1.ShardRecordR\x05shard\x12<\n" +
+	"\tprincipal\x18\x06 \x01(\v2\x1e.wharf.raft.v1.PrincipalRecordR\tprincipal\"\xae\x03\n" +
 	"\tMetaState\x12\x17\n" +
 	"\anext_id\x18\x01 \x01(\x04R\x06nextId\x12\x19\n" +
 	"\bclock_ms\x18\x02 \x01(\x03R\aclockMs\x122\n" +
@@ -1605,7 +2226,44 @@ const file_wharf_raft_v1_meta_proto_rawDesc = "" +
 	"\rpending_drops\x18\x05 \x03(\v2\x18.wharf.raft.v1.PlacementR\fpendingDrops\x12/\n" +
 	"\x05nodes\x18\x06 \x03(\v2\x19.wharf.raft.v1.NodeRecordR\x05nodes\x12&\n" +
 	"\x0fnext_replica_id\x18\a \x01(\x04R\rnextReplicaId\x12-\n" +
-	"\x12replication_factor\x18\b \x01(\x05R\x11replicationFactor*W\n" +
+	"\x12replication_factor\x18\b \x01(\x05R\x11replicationFactor\x12>\n" +
+	"\n" +
+	"principals\x18\t \x03(\v2\x1e.wharf.raft.v1.PrincipalRecordR\n" +
+	"principals\"\xc8\x01\n" +
+	"\x0fPrincipalRecord\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"created_ms\x18\x02 \x01(\x03R\tcreatedMs\x12?\n" +
+	"\vaccess_keys\x18\x03 \x03(\v2\x1e.wharf.raft.v1.AccessKeyRecordR\n" +
+	"accessKeys\x12A\n" +
+	"\vpermissions\x18\x04 \x03(\v2\x1f.wharf.raft.v1.PermissionRecordR\vpermissions\"\x98\x01\n" +
+	"\x0fAccessKeyRecord\x12\"\n" +
+	"\raccess_key_id\x18\x01 \x01(\tR\vaccessKeyId\x12#\n" +
+	"\rsealed_secret\x18\x02 \x01(\fR\fsealedSecret\x12\x1d\n" +
+	"\n" +
+	"created_ms\x18\x03 \x01(\x03R\tcreatedMs\x12\x1d\n" +
+	"\n" +
+	"revoked_ms\x18\x04 \x01(\x03R\trevokedMs\"O\n" +
+	"\x10PermissionRecord\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x12#\n" +
+	"\rqueue_pattern\x18\x02 \x01(\tR\fqueuePattern\"q\n" +
+	"\x0fCreatePrincipal\x12<\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x1e.wharf.raft.v1.PrincipalRecordR\tprincipal\x12 \n" +
+	"\fonly_if_none\x18\x02 \x01(\bR\n" +
+	"onlyIfNone\"%\n" +
+	"\x0fDeletePrincipal\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"^\n" +
+	"\fAddAccessKey\x12\x1c\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal\x120\n" +
+	"\x03key\x18\x02 \x01(\v2\x1e.wharf.raft.v1.AccessKeyRecordR\x03key\"5\n" +
+	"\x0fRevokeAccessKey\x12\"\n" +
+	"\raccess_key_id\x18\x01 \x01(\tR\vaccessKeyId\"s\n" +
+	"\x10GrantPermissions\x12\x1c\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal\x12A\n" +
+	"\vpermissions\x18\x02 \x03(\v2\x1f.wharf.raft.v1.PermissionRecordR\vpermissions\"t\n" +
+	"\x11RevokePermissions\x12\x1c\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal\x12A\n" +
+	"\vpermissions\x18\x02 \x03(\v2\x1f.wharf.raft.v1.PermissionRecordR\vpermissions*W\n" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11NODE_STATE_ACTIVE\x10\x01\x12\x17\n" +
@@ -1624,29 +2282,38 @@ func file_wharf_raft_v1_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_wharf_raft_v1_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wharf_raft_v1_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_wharf_raft_v1_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_wharf_raft_v1_meta_proto_goTypes = []any{
-	(NodeState)(0),          // 0: wharf.raft.v1.NodeState
-	(*MetaCommand)(nil),     // 1: wharf.raft.v1.MetaCommand
-	(*QueueAttributes)(nil), // 2: wharf.raft.v1.QueueAttributes
-	(*CreateQueue)(nil),     // 3: wharf.raft.v1.CreateQueue
-	(*UpdateQueue)(nil),     // 4: wharf.raft.v1.UpdateQueue
-	(*DeleteQueue)(nil),     // 5: wharf.raft.v1.DeleteQueue
-	(*AckDrops)(nil),        // 6: wharf.raft.v1.AckDrops
-	(*Placement)(nil),       // 7: wharf.raft.v1.Placement
-	(*QueueRecord)(nil),     // 8: wharf.raft.v1.QueueRecord
-	(*ShardRecord)(nil),     // 9: wharf.raft.v1.ShardRecord
-	(*Replica)(nil),         // 10: wharf.raft.v1.Replica
-	(*NodeRecord)(nil),      // 11: wharf.raft.v1.NodeRecord
-	(*InitCluster)(nil),     // 12: wharf.raft.v1.InitCluster
-	(*AddNode)(nil),         // 13: wharf.raft.v1.AddNode
-	(*RemoveNode)(nil),      // 14: wharf.raft.v1.RemoveNode
-	(*ForgetNode)(nil),      // 15: wharf.raft.v1.ForgetNode
-	(*AddReplica)(nil),      // 16: wharf.raft.v1.AddReplica
-	(*RemoveReplica)(nil),   // 17: wharf.raft.v1.RemoveReplica
-	(*MetaResult)(nil),      // 18: wharf.raft.v1.MetaResult
-	(*MetaState)(nil),       // 19: wharf.raft.v1.MetaState
-	(*Status)(nil),          // 20: wharf.raft.v1.Status
+	(NodeState)(0),            // 0: wharf.raft.v1.NodeState
+	(*MetaCommand)(nil),       // 1: wharf.raft.v1.MetaCommand
+	(*QueueAttributes)(nil),   // 2: wharf.raft.v1.QueueAttributes
+	(*CreateQueue)(nil),       // 3: wharf.raft.v1.CreateQueue
+	(*UpdateQueue)(nil),       // 4: wharf.raft.v1.UpdateQueue
+	(*DeleteQueue)(nil),       // 5: wharf.raft.v1.DeleteQueue
+	(*AckDrops)(nil),          // 6: wharf.raft.v1.AckDrops
+	(*Placement)(nil),         // 7: wharf.raft.v1.Placement
+	(*QueueRecord)(nil),       // 8: wharf.raft.v1.QueueRecord
+	(*ShardRecord)(nil),       // 9: wharf.raft.v1.ShardRecord
+	(*Replica)(nil),           // 10: wharf.raft.v1.Replica
+	(*NodeRecord)(nil),        // 11: wharf.raft.v1.NodeRecord
+	(*InitCluster)(nil),       // 12: wharf.raft.v1.InitCluster
+	(*AddNode)(nil),           // 13: wharf.raft.v1.AddNode
+	(*RemoveNode)(nil),        // 14: wharf.raft.v1.RemoveNode
+	(*ForgetNode)(nil),        // 15: wharf.raft.v1.ForgetNode
+	(*AddReplica)(nil),        // 16: wharf.raft.v1.AddReplica
+	(*RemoveReplica)(nil),     // 17: wharf.raft.v1.RemoveReplica
+	(*MetaResult)(nil),        // 18: wharf.raft.v1.MetaResult
+	(*MetaState)(nil),         // 19: wharf.raft.v1.MetaState
+	(*PrincipalRecord)(nil),   // 20: wharf.raft.v1.PrincipalRecord
+	(*AccessKeyRecord)(nil),   // 21: wharf.raft.v1.AccessKeyRecord
+	(*PermissionRecord)(nil),  // 22: wharf.raft.v1.PermissionRecord
+	(*CreatePrincipal)(nil),   // 23: wharf.raft.v1.CreatePrincipal
+	(*DeletePrincipal)(nil),   // 24: wharf.raft.v1.DeletePrincipal
+	(*AddAccessKey)(nil),      // 25: wharf.raft.v1.AddAccessKey
+	(*RevokeAccessKey)(nil),   // 26: wharf.raft.v1.RevokeAccessKey
+	(*GrantPermissions)(nil),  // 27: wharf.raft.v1.GrantPermissions
+	(*RevokePermissions)(nil), // 28: wharf.raft.v1.RevokePermissions
+	(*Status)(nil),            // 29: wharf.raft.v1.Status
 }
 var file_wharf_raft_v1_meta_proto_depIdxs = []int32{
 	3,  // 0: wharf.raft.v1.MetaCommand.create_queue:type_name -> wharf.raft.v1.CreateQueue
@@ -1659,28 +2326,42 @@ var file_wharf_raft_v1_meta_proto_depIdxs = []int32{
 	15, // 7: wharf.raft.v1.MetaCommand.forget_node:type_name -> wharf.raft.v1.ForgetNode
 	16, // 8: wharf.raft.v1.MetaCommand.add_replica:type_name -> wharf.raft.v1.AddReplica
 	17, // 9: wharf.raft.v1.MetaCommand.remove_replica:type_name -> wharf.raft.v1.RemoveReplica
-	2,  // 10: wharf.raft.v1.CreateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
-	2,  // 11: wharf.raft.v1.UpdateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
-	2,  // 12: wharf.raft.v1.QueueRecord.attributes:type_name -> wharf.raft.v1.QueueAttributes
-	7,  // 13: wharf.raft.v1.QueueRecord.partitions:type_name -> wharf.raft.v1.Placement
-	10, // 14: wharf.raft.v1.ShardRecord.replica_set:type_name -> wharf.raft.v1.Replica
-	0,  // 15: wharf.raft.v1.NodeRecord.state:type_name -> wharf.raft.v1.NodeState
-	11, // 16: wharf.raft.v1.InitCluster.nodes:type_name -> wharf.raft.v1.NodeRecord
-	11, // 17: wharf.raft.v1.AddNode.node:type_name -> wharf.raft.v1.NodeRecord
-	20, // 18: wharf.raft.v1.MetaResult.status:type_name -> wharf.raft.v1.Status
-	8,  // 19: wharf.raft.v1.MetaResult.queue:type_name -> wharf.raft.v1.QueueRecord
-	7,  // 20: wharf.raft.v1.MetaResult.dropped:type_name -> wharf.raft.v1.Placement
-	11, // 21: wharf.raft.v1.MetaResult.node:type_name -> wharf.raft.v1.NodeRecord
-	9,  // 22: wharf.raft.v1.MetaResult.shard:type_name -> wharf.raft.v1.ShardRecord
-	8,  // 23: wharf.raft.v1.MetaState.queues:type_name -> wharf.raft.v1.QueueRecord
-	9,  // 24: wharf.raft.v1.MetaState.shards:type_name -> wharf.raft.v1.ShardRecord
-	7,  // 25: wharf.raft.v1.MetaState.pending_drops:type_name -> wharf.raft.v1.Placement
-	11, // 26: wharf.raft.v1.MetaState.nodes:type_name -> wharf.raft.v1.NodeRecord
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	23, // 10: wharf.raft.v1.MetaCommand.create_principal:type_name -> wharf.raft.v1.CreatePrincipal
+	24, // 11: wharf.raft.v1.MetaCommand.delete_principal:type_name -> wharf.raft.v1.DeletePrincipal
+	25, // 12: wharf.raft.v1.MetaCommand.add_access_key:type_name -> wharf.raft.v1.AddAccessKey
+	26, // 13: wharf.raft.v1.MetaCommand.revoke_access_key:type_name -> wharf.raft.v1.RevokeAccessKey
+	27, // 14: wharf.raft.v1.MetaCommand.grant_permissions:type_name -> wharf.raft.v1.GrantPermissions
+	28, // 15: wharf.raft.v1.MetaCommand.revoke_permissions:type_name -> wharf.raft.v1.RevokePermissions
+	2,  // 16: wharf.raft.v1.CreateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
+	2,  // 17: wharf.raft.v1.UpdateQueue.attributes:type_name -> wharf.raft.v1.QueueAttributes
+	2,  // 18: wharf.raft.v1.QueueRecord.attributes:type_name -> wharf.raft.v1.QueueAttributes
+	7,  // 19: wharf.raft.v1.QueueRecord.partitions:type_name -> wharf.raft.v1.Placement
+	10, // 20: wharf.raft.v1.ShardRecord.replica_set:type_name -> wharf.raft.v1.Replica
+	0,  // 21: wharf.raft.v1.NodeRecord.state:type_name -> wharf.raft.v1.NodeState
+	11, // 22: wharf.raft.v1.InitCluster.nodes:type_name -> wharf.raft.v1.NodeRecord
+	11, // 23: wharf.raft.v1.AddNode.node:type_name -> wharf.raft.v1.NodeRecord
+	29, // 24: wharf.raft.v1.MetaResult.status:type_name -> wharf.raft.v1.Status
+	8,  // 25: wharf.raft.v1.MetaResult.queue:type_name -> wharf.raft.v1.QueueRecord
+	7,  // 26: wharf.raft.v1.MetaResult.dropped:type_name -> wharf.raft.v1.Placement
+	11, // 27: wharf.raft.v1.MetaResult.node:type_name -> wharf.raft.v1.NodeRecord
+	9,  // 28: wharf.raft.v1.MetaResult.shard:type_name -> wharf.raft.v1.ShardRecord
+	20, // 29: wharf.raft.v1.MetaResult.principal:type_name -> wharf.raft.v1.PrincipalRecord
+	8,  // 30: wharf.raft.v1.MetaState.queues:type_name -> wharf.raft.v1.QueueRecord
+	9,  // 31: wharf.raft.v1.MetaState.shards:type_name -> wharf.raft.v1.ShardRecord
+	7,  // 32: wharf.raft.v1.MetaState.pending_drops:type_name -> wharf.raft.v1.Placement
+	11, // 33: wharf.raft.v1.MetaState.nodes:type_name -> wharf.raft.v1.NodeRecord
+	20, // 34: wharf.raft.v1.MetaState.principals:type_name -> wharf.raft.v1.PrincipalRecord
+	21, // 35: wharf.raft.v1.PrincipalRecord.access_keys:type_name -> wharf.raft.v1.AccessKeyRecord
+	22, // 36: wharf.raft.v1.PrincipalRecord.permissions:type_name -> wharf.raft.v1.PermissionRecord
+	20, // 37: wharf.raft.v1.CreatePrincipal.principal:type_name -> wharf.raft.v1.PrincipalRecord
+	21, // 38: wharf.raft.v1.AddAccessKey.key:type_name -> wharf.raft.v1.AccessKeyRecord
+	22, // 39: wharf.raft.v1.GrantPermissions.permissions:type_name -> wharf.raft.v1.PermissionRecord
+	22, // 40: wharf.raft.v1.RevokePermissions.permissions:type_name -> wharf.raft.v1.PermissionRecord
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_wharf_raft_v1_meta_proto_init() }
@@ -1700,6 +2381,12 @@ func file_wharf_raft_v1_meta_proto_init() {
 		(*MetaCommand_ForgetNode)(nil),
 		(*MetaCommand_AddReplica)(nil),
 		(*MetaCommand_RemoveReplica)(nil),
+		(*MetaCommand_CreatePrincipal)(nil),
+		(*MetaCommand_DeletePrincipal)(nil),
+		(*MetaCommand_AddAccessKey)(nil),
+		(*MetaCommand_RevokeAccessKey)(nil),
+		(*MetaCommand_GrantPermissions)(nil),
+		(*MetaCommand_RevokePermissions)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1707,7 +2394,7 @@ func file_wharf_raft_v1_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wharf_raft_v1_meta_proto_rawDesc), len(file_wharf_raft_v1_meta_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

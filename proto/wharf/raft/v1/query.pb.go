@@ -39,6 +39,7 @@ type ShardQuery struct {
 	//	*ShardQuery_MetaNode
 	//	*ShardQuery_MetaCluster
 	//	*ShardQuery_MetaPartitionsPerShard
+	//	*ShardQuery_MetaPrincipals
 	//	*ShardQuery_ShardState
 	//	*ShardQuery_Partitions
 	//	*ShardQuery_NextWake
@@ -166,6 +167,15 @@ func (x *ShardQuery) GetMetaPartitionsPerShard() *MetaPartitionsPerShardQuery {
 	return nil
 }
 
+func (x *ShardQuery) GetMetaPrincipals() *MetaPrincipalsQuery {
+	if x != nil {
+		if x, ok := x.Query.(*ShardQuery_MetaPrincipals); ok {
+			return x.MetaPrincipals
+		}
+	}
+	return nil
+}
+
 func (x *ShardQuery) GetShardState() *ShardStateQuery {
 	if x != nil {
 		if x, ok := x.Query.(*ShardQuery_ShardState); ok {
@@ -243,6 +253,10 @@ type ShardQuery_MetaPartitionsPerShard struct {
 	MetaPartitionsPerShard *MetaPartitionsPerShardQuery `protobuf:"bytes,9,opt,name=meta_partitions_per_shard,json=metaPartitionsPerShard,proto3,oneof"`
 }
 
+type ShardQuery_MetaPrincipals struct {
+	MetaPrincipals *MetaPrincipalsQuery `protobuf:"bytes,10,opt,name=meta_principals,json=metaPrincipals,proto3,oneof"`
+}
+
 type ShardQuery_ShardState struct {
 	// Queue shards.
 	ShardState *ShardStateQuery `protobuf:"bytes,16,opt,name=shard_state,json=shardState,proto3,oneof"`
@@ -277,6 +291,8 @@ func (*ShardQuery_MetaNode) isShardQuery_Query() {}
 func (*ShardQuery_MetaCluster) isShardQuery_Query() {}
 
 func (*ShardQuery_MetaPartitionsPerShard) isShardQuery_Query() {}
+
+func (*ShardQuery_MetaPrincipals) isShardQuery_Query() {}
 
 func (*ShardQuery_ShardState) isShardQuery_Query() {}
 
@@ -698,6 +714,44 @@ func (*MetaNodesQuery) Descriptor() ([]byte, []int) {
 	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{9}
 }
 
+// MetaPrincipalsQuery asks for every principal, secrets sealed: cluster, a
+// MetaState holding only the principals, in name order.
+type MetaPrincipalsQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetaPrincipalsQuery) Reset() {
+	*x = MetaPrincipalsQuery{}
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetaPrincipalsQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetaPrincipalsQuery) ProtoMessage() {}
+
+func (x *MetaPrincipalsQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetaPrincipalsQuery.ProtoReflect.Descriptor instead.
+func (*MetaPrincipalsQuery) Descriptor() ([]byte, []int) {
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{10}
+}
+
 // ShardStateQuery asks for a queue shard's bookkeeping: ShardState.
 type ShardStateQuery struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -707,7 +761,7 @@ type ShardStateQuery struct {
 
 func (x *ShardStateQuery) Reset() {
 	*x = ShardStateQuery{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[10]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +773,7 @@ func (x *ShardStateQuery) String() string {
 func (*ShardStateQuery) ProtoMessage() {}
 
 func (x *ShardStateQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[10]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +786,7 @@ func (x *ShardStateQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardStateQuery.ProtoReflect.Descriptor instead.
 func (*ShardStateQuery) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{10}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{11}
 }
 
 // PartitionsQuery asks for the bookkeeping of partitions of a queue shard:
@@ -746,7 +800,7 @@ type PartitionsQuery struct {
 
 func (x *PartitionsQuery) Reset() {
 	*x = PartitionsQuery{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[11]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +812,7 @@ func (x *PartitionsQuery) String() string {
 func (*PartitionsQuery) ProtoMessage() {}
 
 func (x *PartitionsQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[11]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +825,7 @@ func (x *PartitionsQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionsQuery.ProtoReflect.Descriptor instead.
 func (*PartitionsQuery) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{11}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PartitionsQuery) GetPartitionIds() []uint64 {
@@ -791,7 +845,7 @@ type NextWakeQuery struct {
 
 func (x *NextWakeQuery) Reset() {
 	*x = NextWakeQuery{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[12]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +857,7 @@ func (x *NextWakeQuery) String() string {
 func (*NextWakeQuery) ProtoMessage() {}
 
 func (x *NextWakeQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[12]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +870,7 @@ func (x *NextWakeQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NextWakeQuery.ProtoReflect.Descriptor instead.
 func (*NextWakeQuery) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{12}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{13}
 }
 
 // OutboxQuery asks for up to limit pending dead-letter moves: OutboxEntries.
@@ -829,7 +883,7 @@ type OutboxQuery struct {
 
 func (x *OutboxQuery) Reset() {
 	*x = OutboxQuery{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[13]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -841,7 +895,7 @@ func (x *OutboxQuery) String() string {
 func (*OutboxQuery) ProtoMessage() {}
 
 func (x *OutboxQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[13]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -854,7 +908,7 @@ func (x *OutboxQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboxQuery.ProtoReflect.Descriptor instead.
 func (*OutboxQuery) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{13}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OutboxQuery) GetLimit() int32 {
@@ -889,7 +943,7 @@ type ShardQueryResult struct {
 
 func (x *ShardQueryResult) Reset() {
 	*x = ShardQueryResult{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[14]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +955,7 @@ func (x *ShardQueryResult) String() string {
 func (*ShardQueryResult) ProtoMessage() {}
 
 func (x *ShardQueryResult) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[14]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +968,7 @@ func (x *ShardQueryResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardQueryResult.ProtoReflect.Descriptor instead.
 func (*ShardQueryResult) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{14}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ShardQueryResult) GetResult() isShardQueryResult_Result {
@@ -1134,7 +1188,7 @@ type QueueLookup struct {
 
 func (x *QueueLookup) Reset() {
 	*x = QueueLookup{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[15]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1200,7 @@ func (x *QueueLookup) String() string {
 func (*QueueLookup) ProtoMessage() {}
 
 func (x *QueueLookup) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[15]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1213,7 @@ func (x *QueueLookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueLookup.ProtoReflect.Descriptor instead.
 func (*QueueLookup) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{15}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *QueueLookup) GetQueue() *QueueRecord {
@@ -1180,7 +1234,7 @@ type QueueNames struct {
 
 func (x *QueueNames) Reset() {
 	*x = QueueNames{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[16]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1246,7 @@ func (x *QueueNames) String() string {
 func (*QueueNames) ProtoMessage() {}
 
 func (x *QueueNames) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[16]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1259,7 @@ func (x *QueueNames) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueNames.ProtoReflect.Descriptor instead.
 func (*QueueNames) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{16}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *QueueNames) GetNames() []string {
@@ -1232,7 +1286,7 @@ type ShardLookup struct {
 
 func (x *ShardLookup) Reset() {
 	*x = ShardLookup{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[17]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1298,7 @@ func (x *ShardLookup) String() string {
 func (*ShardLookup) ProtoMessage() {}
 
 func (x *ShardLookup) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[17]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1311,7 @@ func (x *ShardLookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardLookup.ProtoReflect.Descriptor instead.
 func (*ShardLookup) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{17}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ShardLookup) GetShard() *ShardRecord {
@@ -1277,7 +1331,7 @@ type NodeLookup struct {
 
 func (x *NodeLookup) Reset() {
 	*x = NodeLookup{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[18]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1289,7 +1343,7 @@ func (x *NodeLookup) String() string {
 func (*NodeLookup) ProtoMessage() {}
 
 func (x *NodeLookup) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[18]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1302,7 +1356,7 @@ func (x *NodeLookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLookup.ProtoReflect.Descriptor instead.
 func (*NodeLookup) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{18}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NodeLookup) GetNode() *NodeRecord {
@@ -1322,7 +1376,7 @@ type PartitionCounts struct {
 
 func (x *PartitionCounts) Reset() {
 	*x = PartitionCounts{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[19]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1388,7 @@ func (x *PartitionCounts) String() string {
 func (*PartitionCounts) ProtoMessage() {}
 
 func (x *PartitionCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[19]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1401,7 @@ func (x *PartitionCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionCounts.ProtoReflect.Descriptor instead.
 func (*PartitionCounts) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{19}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PartitionCounts) GetPartitions() map[uint64]int64 {
@@ -1366,7 +1420,7 @@ type ShardRecords struct {
 
 func (x *ShardRecords) Reset() {
 	*x = ShardRecords{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[20]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1432,7 @@ func (x *ShardRecords) String() string {
 func (*ShardRecords) ProtoMessage() {}
 
 func (x *ShardRecords) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[20]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1445,7 @@ func (x *ShardRecords) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardRecords.ProtoReflect.Descriptor instead.
 func (*ShardRecords) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{20}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ShardRecords) GetShards() []*ShardRecord {
@@ -1410,7 +1464,7 @@ type Placements struct {
 
 func (x *Placements) Reset() {
 	*x = Placements{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[21]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1476,7 @@ func (x *Placements) String() string {
 func (*Placements) ProtoMessage() {}
 
 func (x *Placements) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[21]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1489,7 @@ func (x *Placements) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placements.ProtoReflect.Descriptor instead.
 func (*Placements) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{21}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Placements) GetPlacements() []*Placement {
@@ -1454,7 +1508,7 @@ type NodeRecords struct {
 
 func (x *NodeRecords) Reset() {
 	*x = NodeRecords{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[22]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1520,7 @@ func (x *NodeRecords) String() string {
 func (*NodeRecords) ProtoMessage() {}
 
 func (x *NodeRecords) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[22]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1533,7 @@ func (x *NodeRecords) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecords.ProtoReflect.Descriptor instead.
 func (*NodeRecords) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{22}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *NodeRecords) GetNodes() []*NodeRecord {
@@ -1499,7 +1553,7 @@ type PartitionStates struct {
 
 func (x *PartitionStates) Reset() {
 	*x = PartitionStates{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[23]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1565,7 @@ func (x *PartitionStates) String() string {
 func (*PartitionStates) ProtoMessage() {}
 
 func (x *PartitionStates) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[23]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1578,7 @@ func (x *PartitionStates) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStates.ProtoReflect.Descriptor instead.
 func (*PartitionStates) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{23}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PartitionStates) GetPartitions() []*PartitionStateSlot {
@@ -1545,7 +1599,7 @@ type PartitionStateSlot struct {
 
 func (x *PartitionStateSlot) Reset() {
 	*x = PartitionStateSlot{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[24]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1611,7 @@ func (x *PartitionStateSlot) String() string {
 func (*PartitionStateSlot) ProtoMessage() {}
 
 func (x *PartitionStateSlot) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[24]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1624,7 @@ func (x *PartitionStateSlot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStateSlot.ProtoReflect.Descriptor instead.
 func (*PartitionStateSlot) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{24}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PartitionStateSlot) GetState() *PartitionState {
@@ -1589,7 +1643,7 @@ type OutboxEntries struct {
 
 func (x *OutboxEntries) Reset() {
 	*x = OutboxEntries{}
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[25]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +1655,7 @@ func (x *OutboxEntries) String() string {
 func (*OutboxEntries) ProtoMessage() {}
 
 func (x *OutboxEntries) ProtoReflect() protoreflect.Message {
-	mi := &file_wharf_raft_v1_query_proto_msgTypes[25]
+	mi := &file_wharf_raft_v1_query_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +1668,7 @@ func (x *OutboxEntries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboxEntries.ProtoReflect.Descriptor instead.
 func (*OutboxEntries) Descriptor() ([]byte, []int) {
-	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{25}
+	return file_wharf_raft_v1_query_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *OutboxEntries) GetEntries() []*OutboxEntry {
@@ -1628,7 +1682,7 @@ var File_wharf_raft_v1_query_proto protoreflect.FileDescriptor
 
 const file_wharf_raft_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x19wharf/raft/v1/query.proto\x12\rwharf.raft.v1\x1a\x18wharf/raft/v1/meta.proto\x1a\x19wharf/raft/v1/queue.proto\"\x8f\a\n" +
+	"\x19wharf/raft/v1/query.proto\x12\rwharf.raft.v1\x1a\x18wharf/raft/v1/meta.proto\x1a\x19wharf/raft/v1/queue.proto\"\xde\a\n" +
 	"\n" +
 	"ShardQuery\x12>\n" +
 	"\n" +
@@ -1643,7 +1697,9 @@ const file_wharf_raft_v1_query_proto_rawDesc = "" +
 	"meta_shard\x18\x06 \x01(\v2\x1d.wharf.raft.v1.MetaShardQueryH\x00R\tmetaShard\x12;\n" +
 	"\tmeta_node\x18\a \x01(\v2\x1c.wharf.raft.v1.MetaNodeQueryH\x00R\bmetaNode\x12D\n" +
 	"\fmeta_cluster\x18\b \x01(\v2\x1f.wharf.raft.v1.MetaClusterQueryH\x00R\vmetaCluster\x12g\n" +
-	"\x19meta_partitions_per_shard\x18\t \x01(\v2*.wharf.raft.v1.MetaPartitionsPerShardQueryH\x00R\x16metaPartitionsPerShard\x12A\n" +
+	"\x19meta_partitions_per_shard\x18\t \x01(\v2*.wharf.raft.v1.MetaPartitionsPerShardQueryH\x00R\x16metaPartitionsPerShard\x12M\n" +
+	"\x0fmeta_principals\x18\n" +
+	" \x01(\v2\".wharf.raft.v1.MetaPrincipalsQueryH\x00R\x0emetaPrincipals\x12A\n" +
 	"\vshard_state\x18\x10 \x01(\v2\x1e.wharf.raft.v1.ShardStateQueryH\x00R\n" +
 	"shardState\x12@\n" +
 	"\n" +
@@ -1669,7 +1725,8 @@ const file_wharf_raft_v1_query_proto_rawDesc = "" +
 	"\x15MetaPendingDropsQuery\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\x04R\x05after\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\x10\n" +
-	"\x0eMetaNodesQuery\"\x11\n" +
+	"\x0eMetaNodesQuery\"\x15\n" +
+	"\x13MetaPrincipalsQuery\"\x11\n" +
 	"\x0fShardStateQuery\"6\n" +
 	"\x0fPartitionsQuery\x12#\n" +
 	"\rpartition_ids\x18\x01 \x03(\x04R\fpartitionIds\"\x0f\n" +
@@ -1744,7 +1801,7 @@ func file_wharf_raft_v1_query_proto_rawDescGZIP() []byte {
 	return file_wharf_raft_v1_query_proto_rawDescData
 }
 
-var file_wharf_raft_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_wharf_raft_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_wharf_raft_v1_query_proto_goTypes = []any{
 	(*ShardQuery)(nil),                  // 0: wharf.raft.v1.ShardQuery
 	(*MetaQueueQuery)(nil),              // 1: wharf.raft.v1.MetaQueueQuery
@@ -1756,31 +1813,32 @@ var file_wharf_raft_v1_query_proto_goTypes = []any{
 	(*MetaPartitionsPerShardQuery)(nil), // 7: wharf.raft.v1.MetaPartitionsPerShardQuery
 	(*MetaPendingDropsQuery)(nil),       // 8: wharf.raft.v1.MetaPendingDropsQuery
 	(*MetaNodesQuery)(nil),              // 9: wharf.raft.v1.MetaNodesQuery
-	(*ShardStateQuery)(nil),             // 10: wharf.raft.v1.ShardStateQuery
-	(*PartitionsQuery)(nil),             // 11: wharf.raft.v1.PartitionsQuery
-	(*NextWakeQuery)(nil),               // 12: wharf.raft.v1.NextWakeQuery
-	(*OutboxQuery)(nil),                 // 13: wharf.raft.v1.OutboxQuery
-	(*ShardQueryResult)(nil),            // 14: wharf.raft.v1.ShardQueryResult
-	(*QueueLookup)(nil),                 // 15: wharf.raft.v1.QueueLookup
-	(*QueueNames)(nil),                  // 16: wharf.raft.v1.QueueNames
-	(*ShardLookup)(nil),                 // 17: wharf.raft.v1.ShardLookup
-	(*NodeLookup)(nil),                  // 18: wharf.raft.v1.NodeLookup
-	(*PartitionCounts)(nil),             // 19: wharf.raft.v1.PartitionCounts
-	(*ShardRecords)(nil),                // 20: wharf.raft.v1.ShardRecords
-	(*Placements)(nil),                  // 21: wharf.raft.v1.Placements
-	(*NodeRecords)(nil),                 // 22: wharf.raft.v1.NodeRecords
-	(*PartitionStates)(nil),             // 23: wharf.raft.v1.PartitionStates
-	(*PartitionStateSlot)(nil),          // 24: wharf.raft.v1.PartitionStateSlot
-	(*OutboxEntries)(nil),               // 25: wharf.raft.v1.OutboxEntries
-	nil,                                 // 26: wharf.raft.v1.PartitionCounts.PartitionsEntry
-	(*MetaState)(nil),                   // 27: wharf.raft.v1.MetaState
-	(*ShardState)(nil),                  // 28: wharf.raft.v1.ShardState
-	(*QueueRecord)(nil),                 // 29: wharf.raft.v1.QueueRecord
-	(*ShardRecord)(nil),                 // 30: wharf.raft.v1.ShardRecord
-	(*NodeRecord)(nil),                  // 31: wharf.raft.v1.NodeRecord
-	(*Placement)(nil),                   // 32: wharf.raft.v1.Placement
-	(*PartitionState)(nil),              // 33: wharf.raft.v1.PartitionState
-	(*OutboxEntry)(nil),                 // 34: wharf.raft.v1.OutboxEntry
+	(*MetaPrincipalsQuery)(nil),         // 10: wharf.raft.v1.MetaPrincipalsQuery
+	(*ShardStateQuery)(nil),             // 11: wharf.raft.v1.ShardStateQuery
+	(*PartitionsQuery)(nil),             // 12: wharf.raft.v1.PartitionsQuery
+	(*NextWakeQuery)(nil),               // 13: wharf.raft.v1.NextWakeQuery
+	(*OutboxQuery)(nil),                 // 14: wharf.raft.v1.OutboxQuery
+	(*ShardQueryResult)(nil),            // 15: wharf.raft.v1.ShardQueryResult
+	(*QueueLookup)(nil),                 // 16: wharf.raft.v1.QueueLookup
+	(*QueueNames)(nil),                  // 17: wharf.raft.v1.QueueNames
+	(*ShardLookup)(nil),                 // 18: wharf.raft.v1.ShardLookup
+	(*NodeLookup)(nil),                  // 19: wharf.raft.v1.NodeLookup
+	(*PartitionCounts)(nil),             // 20: wharf.raft.v1.PartitionCounts
+	(*ShardRecords)(nil),                // 21: wharf.raft.v1.ShardRecords
+	(*Placements)(nil),                  // 22: wharf.raft.v1.Placements
+	(*NodeRecords)(nil),                 // 23: wharf.raft.v1.NodeRecords
+	(*PartitionStates)(nil),             // 24: wharf.raft.v1.PartitionStates
+	(*PartitionStateSlot)(nil),          // 25: wharf.raft.v1.PartitionStateSlot
+	(*OutboxEntries)(nil),               // 26: wharf.raft.v1.OutboxEntries
+	nil,                                 // 27: wharf.raft.v1.PartitionCounts.PartitionsEntry
+	(*MetaState)(nil),                   // 28: wharf.raft.v1.MetaState
+	(*ShardState)(nil),                  // 29: wharf.raft.v1.ShardState
+	(*QueueRecord)(nil),                 // 30: wharf.raft.v1.QueueRecord
+	(*ShardRecord)(nil),                 // 31: wharf.raft.v1.ShardRecord
+	(*NodeRecord)(nil),                  // 32: wharf.raft.v1.NodeRecord
+	(*Placement)(nil),                   // 33: wharf.raft.v1.Placement
+	(*PartitionState)(nil),              // 34: wharf.raft.v1.PartitionState
+	(*OutboxEntry)(nil),                 // 35: wharf.raft.v1.OutboxEntry
 }
 var file_wharf_raft_v1_query_proto_depIdxs = []int32{
 	1,  // 0: wharf.raft.v1.ShardQuery.meta_queue:type_name -> wharf.raft.v1.MetaQueueQuery
@@ -1792,37 +1850,38 @@ var file_wharf_raft_v1_query_proto_depIdxs = []int32{
 	5,  // 6: wharf.raft.v1.ShardQuery.meta_node:type_name -> wharf.raft.v1.MetaNodeQuery
 	6,  // 7: wharf.raft.v1.ShardQuery.meta_cluster:type_name -> wharf.raft.v1.MetaClusterQuery
 	7,  // 8: wharf.raft.v1.ShardQuery.meta_partitions_per_shard:type_name -> wharf.raft.v1.MetaPartitionsPerShardQuery
-	10, // 9: wharf.raft.v1.ShardQuery.shard_state:type_name -> wharf.raft.v1.ShardStateQuery
-	11, // 10: wharf.raft.v1.ShardQuery.partitions:type_name -> wharf.raft.v1.PartitionsQuery
-	12, // 11: wharf.raft.v1.ShardQuery.next_wake:type_name -> wharf.raft.v1.NextWakeQuery
-	13, // 12: wharf.raft.v1.ShardQuery.outbox:type_name -> wharf.raft.v1.OutboxQuery
-	15, // 13: wharf.raft.v1.ShardQueryResult.queue:type_name -> wharf.raft.v1.QueueLookup
-	16, // 14: wharf.raft.v1.ShardQueryResult.queue_names:type_name -> wharf.raft.v1.QueueNames
-	20, // 15: wharf.raft.v1.ShardQueryResult.shards:type_name -> wharf.raft.v1.ShardRecords
-	21, // 16: wharf.raft.v1.ShardQueryResult.placements:type_name -> wharf.raft.v1.Placements
-	22, // 17: wharf.raft.v1.ShardQueryResult.nodes:type_name -> wharf.raft.v1.NodeRecords
-	17, // 18: wharf.raft.v1.ShardQueryResult.shard:type_name -> wharf.raft.v1.ShardLookup
-	18, // 19: wharf.raft.v1.ShardQueryResult.node:type_name -> wharf.raft.v1.NodeLookup
-	27, // 20: wharf.raft.v1.ShardQueryResult.cluster:type_name -> wharf.raft.v1.MetaState
-	19, // 21: wharf.raft.v1.ShardQueryResult.partition_counts:type_name -> wharf.raft.v1.PartitionCounts
-	28, // 22: wharf.raft.v1.ShardQueryResult.shard_state:type_name -> wharf.raft.v1.ShardState
-	23, // 23: wharf.raft.v1.ShardQueryResult.partition_states:type_name -> wharf.raft.v1.PartitionStates
-	25, // 24: wharf.raft.v1.ShardQueryResult.outbox_entries:type_name -> wharf.raft.v1.OutboxEntries
-	29, // 25: wharf.raft.v1.QueueLookup.queue:type_name -> wharf.raft.v1.QueueRecord
-	30, // 26: wharf.raft.v1.ShardLookup.shard:type_name -> wharf.raft.v1.ShardRecord
-	31, // 27: wharf.raft.v1.NodeLookup.node:type_name -> wharf.raft.v1.NodeRecord
-	26, // 28: wharf.raft.v1.PartitionCounts.partitions:type_name -> wharf.raft.v1.PartitionCounts.PartitionsEntry
-	30, // 29: wharf.raft.v1.ShardRecords.shards:type_name -> wharf.raft.v1.ShardRecord
-	32, // 30: wharf.raft.v1.Placements.placements:type_name -> wharf.raft.v1.Placement
-	31, // 31: wharf.raft.v1.NodeRecords.nodes:type_name -> wharf.raft.v1.NodeRecord
-	24, // 32: wharf.raft.v1.PartitionStates.partitions:type_name -> wharf.raft.v1.PartitionStateSlot
-	33, // 33: wharf.raft.v1.PartitionStateSlot.state:type_name -> wharf.raft.v1.PartitionState
-	34, // 34: wharf.raft.v1.OutboxEntries.entries:type_name -> wharf.raft.v1.OutboxEntry
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	10, // 9: wharf.raft.v1.ShardQuery.meta_principals:type_name -> wharf.raft.v1.MetaPrincipalsQuery
+	11, // 10: wharf.raft.v1.ShardQuery.shard_state:type_name -> wharf.raft.v1.ShardStateQuery
+	12, // 11: wharf.raft.v1.ShardQuery.partitions:type_name -> wharf.raft.v1.PartitionsQuery
+	13, // 12: wharf.raft.v1.ShardQuery.next_wake:type_name -> wharf.raft.v1.NextWakeQuery
+	14, // 13: wharf.raft.v1.ShardQuery.outbox:type_name -> wharf.raft.v1.OutboxQuery
+	16, // 14: wharf.raft.v1.ShardQueryResult.queue:type_name -> wharf.raft.v1.QueueLookup
+	17, // 15: wharf.raft.v1.ShardQueryResult.queue_names:type_name -> wharf.raft.v1.QueueNames
+	21, // 16: wharf.raft.v1.ShardQueryResult.shards:type_name -> wharf.raft.v1.ShardRecords
+	22, // 17: wharf.raft.v1.ShardQueryResult.placements:type_name -> wharf.raft.v1.Placements
+	23, // 18: wharf.raft.v1.ShardQueryResult.nodes:type_name -> wharf.raft.v1.NodeRecords
+	18, // 19: wharf.raft.v1.ShardQueryResult.shard:type_name -> wharf.raft.v1.ShardLookup
+	19, // 20: wharf.raft.v1.ShardQueryResult.node:type_name -> wharf.raft.v1.NodeLookup
+	28, // 21: wharf.raft.v1.ShardQueryResult.cluster:type_name -> wharf.raft.v1.MetaState
+	20, // 22: wharf.raft.v1.ShardQueryResult.partition_counts:type_name -> wharf.raft.v1.PartitionCounts
+	29, // 23: wharf.raft.v1.ShardQueryResult.shard_state:type_name -> wharf.raft.v1.ShardState
+	24, // 24: wharf.raft.v1.ShardQueryResult.partition_states:type_name -> wharf.raft.v1.PartitionStates
+	26, // 25: wharf.raft.v1.ShardQueryResult.outbox_entries:type_name -> wharf.raft.v1.OutboxEntries
+	30, // 26: wharf.raft.v1.QueueLookup.queue:type_name -> wharf.raft.v1.QueueRecord
+	31, // 27: wharf.raft.v1.ShardLookup.shard:type_name -> wharf.raft.v1.ShardRecord
+	32, // 28: wharf.raft.v1.NodeLookup.node:type_name -> wharf.raft.v1.NodeRecord
+	27, // 29: wharf.raft.v1.PartitionCounts.partitions:type_name -> wharf.raft.v1.PartitionCounts.PartitionsEntry
+	31, // 30: wharf.raft.v1.ShardRecords.shards:type_name -> wharf.raft.v1.ShardRecord
+	33, // 31: wharf.raft.v1.Placements.placements:type_name -> wharf.raft.v1.Placement
+	32, // 32: wharf.raft.v1.NodeRecords.nodes:type_name -> wharf.raft.v1.NodeRecord
+	25, // 33: wharf.raft.v1.PartitionStates.partitions:type_name -> wharf.raft.v1.PartitionStateSlot
+	34, // 34: wharf.raft.v1.PartitionStateSlot.state:type_name -> wharf.raft.v1.PartitionState
+	35, // 35: wharf.raft.v1.OutboxEntries.entries:type_name -> wharf.raft.v1.OutboxEntry
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_wharf_raft_v1_query_proto_init() }
@@ -1842,12 +1901,13 @@ func file_wharf_raft_v1_query_proto_init() {
 		(*ShardQuery_MetaNode)(nil),
 		(*ShardQuery_MetaCluster)(nil),
 		(*ShardQuery_MetaPartitionsPerShard)(nil),
+		(*ShardQuery_MetaPrincipals)(nil),
 		(*ShardQuery_ShardState)(nil),
 		(*ShardQuery_Partitions)(nil),
 		(*ShardQuery_NextWake)(nil),
 		(*ShardQuery_Outbox)(nil),
 	}
-	file_wharf_raft_v1_query_proto_msgTypes[14].OneofWrappers = []any{
+	file_wharf_raft_v1_query_proto_msgTypes[15].OneofWrappers = []any{
 		(*ShardQueryResult_Queue)(nil),
 		(*ShardQueryResult_QueueNames)(nil),
 		(*ShardQueryResult_Shards)(nil),
@@ -1868,7 +1928,7 @@ func file_wharf_raft_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wharf_raft_v1_query_proto_rawDesc), len(file_wharf_raft_v1_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
