@@ -24,8 +24,8 @@ type Listener struct {
 	// ctx ends with Close: it ends the handshakes under way.
 	ctx    context.Context
 	cancel context.CancelFunc
-	once  sync.Once
-	wg    sync.WaitGroup // the accept loop and each handshake
+	once   sync.Once
+	wg     sync.WaitGroup // the accept loop and each handshake
 }
 
 // Listen listens on addr (the node's Raft listen address).

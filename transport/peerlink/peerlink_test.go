@@ -189,8 +189,10 @@ func TestStrangerClosedAtOnce(t *testing.T) {
 	rand.Read(garbage)
 	otherKey := bytes.Repeat([]byte{9}, 32)
 	cases := map[string]func() []byte{
-		"garbage":       func() []byte { return garbage },
-		"http request":  func() []byte { return []byte("POST /twirp/wharf.node.v1.NodeService/Propose HTTP/1.1\r\nHost: x\r\n\r\n" + string(garbage)) },
+		"garbage": func() []byte { return garbage },
+		"http request": func() []byte {
+			return []byte("POST /twirp/wharf.node.v1.NodeService/Propose HTTP/1.1\r\nHost: x\r\n\r\n" + string(garbage))
+		},
 		"raft frame":    func() []byte { return append([]byte{'W', 'R', 1, 1, 0x08, 0, 0, 0}, garbage...) },
 		"no MAC":        func() []byte { b := signedHello(nil, time.Now(), Raft); return b[:] },
 		"bad MAC":       func() []byte { b := signedHello(otherKey, time.Now(), Raft); return b[:] },
