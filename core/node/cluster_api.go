@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/core"
+	"github.com/wharfmq/wharf/core/meta"
 	nodev1 "github.com/wharfmq/wharf/proto/wharf/node/v1"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
@@ -13,10 +14,11 @@ import (
 
 var _ wharfv1.ClusterService = (*Node)(nil)
 
-// Joiner asks a member of a running cluster to register a new node, through
-// the member's public ClusterService. transport/peer implements it.
+// Joiner asks a member of a running cluster to register a new node,
+// through the member's NodeService.Join on its peer (Raft) address.
+// transport/peer implements it.
 type Joiner interface {
-	Join(ctx context.Context, memberAPIAddr string, node *raftv1.NodeRecord) (members []*raftv1.NodeRecord, err error)
+	Join(ctx context.Context, memberRaftAddr string, node *raftv1.NodeRecord) (members []*raftv1.NodeRecord, err error)
 }
 
 // join registers this new node with the cluster a member belongs to, and
@@ -67,32 +69,41 @@ func (n *Node) join(ctx context.Context) error {
 
 // AddNode registers a node (or updates a registered node's addresses).
 func (n *Node) AddNode(ctx context.Context, req *wharfv1.AddNodeRequest) (*wharfv1.AddNodeResponse, error) {
-	if req.GetRaftAddr() == "" {
-		return nil, core.FieldError("raft_addr", "must not be empty")
-	}
-	if req.GetApiAddr() == "" {
-		return nil, core.FieldError("api_addr", "must not be empty")
-	}
-	if req.GetNodeId() > 999 {
-		return nil, core.FieldError("node_id", "must be 0 (any) or 1 to 999, got %d", req.GetNodeId())
-	}
-	rec := &raftv1.NodeRecord{NodeId: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), ApiAddr: req.GetApiAddr()}
-	res, err := n.proposeMeta(ctx, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_AddNode{AddNode: &raftv1.AddNode{Node: rec}}})
+	added, members, err := n.addNode(ctx, &raftv1.NodeRecord{NodeId: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), ApiAddr: req.GetApiAddr()})
 	if err != nil {
 		return nil, err
 	}
-	if err := statusError(res.GetStatus()); err != nil {
-		return nil, err
-	}
-	cluster, err := n.readCluster(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := &wharfv1.AddNodeResponse{Node: apiNode(res.GetNode(), true)}
-	for _, m := range cluster.GetNodes() {
+	out := &wharfv1.AddNodeResponse{Node: apiNode(added, true)}
+	for _, m := range members {
 		out.Members = append(out.Members, apiNode(m, true))
 	}
 	return out, nil
+}
+
+// addNode registers rec (AddNode for an operator, NodeService.Join for a
+// node) and returns its record and every registered node's.
+func (n *Node) addNode(ctx context.Context, rec *raftv1.NodeRecord) (*raftv1.NodeRecord, []*raftv1.NodeRecord, error) {
+	if rec.GetRaftAddr() == "" {
+		return nil, nil, core.FieldError("raft_addr", "must not be empty")
+	}
+	if rec.GetApiAddr() == "" {
+		return nil, nil, core.FieldError("api_addr", "must not be empty")
+	}
+	if rec.GetNodeId() > meta.MaxNodeID {
+		return nil, nil, core.FieldError("node_id", "must be 0 (any) or 1 to %d, got %d", meta.MaxNodeID, rec.GetNodeId())
+	}
+	res, err := n.proposeMeta(ctx, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_AddNode{AddNode: &raftv1.AddNode{Node: rec}}})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := statusError(res.GetStatus()); err != nil {
+		return nil, nil, err
+	}
+	cluster, err := n.readCluster(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res.GetNode(), cluster.GetNodes(), nil
 }
 
 // RemoveNode starts draining a node: its replicas move away, then the
