@@ -94,7 +94,7 @@ func TestBadFlags(t *testing.T) {
 		{"--replication-factor", "6"},
 		{"--queue-shards", "1000"},
 		{"--test-clock-offset", "soon"},
-		{"--raft-transport", "dragonboat"}, // removed: raftnet behind peerlink only
+		{"--raft-transport", "dragonboat"},                                 // removed: raftnet behind peerlink only
 		{"--pprof-addr", "6060"},                                           // no host:port
 		{"--pprof-addr", "127.0.0.1:7070", "--api-addr", "127.0.0.1:7070"}, // the API's address
 		// The members list advertised Raft addresses: with a proxy in
