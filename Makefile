@@ -122,15 +122,19 @@ run:
 
 # A 3-node cluster on 127.0.0.1, in the foreground; Ctrl-C stops all three.
 # Node N serves the API on 127.0.0.1:70N0 and Raft on 127.0.0.1:70N1
-# (N = 7, 8, 9 for nodes 1, 2, 3); data in ./wharf-cluster/nodeN.
+# (N = 7, 8, 9 for nodes 1, 2, 3); data in ./wharf-cluster/nodeN. The
+# nodes authenticate each other with the cluster key in
+# ./wharf-cluster/cluster.key (made on the first run).
 CLUSTER_MEMBERS = 1=127.0.0.1:7071,2=127.0.0.1:7081,3=127.0.0.1:7091
 cluster: build
 	@mkdir -p wharf-cluster
+	@[ -f wharf-cluster/cluster.key ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > wharf-cluster/cluster.key)
 	@trap 'kill 0' INT TERM; \
 	for i in 1 2 3; do \
 		p=$$((7060 + 10 * i)); \
 		bin/wharfd --node-id $$i --data-dir wharf-cluster/node$$i \
 			--api-addr 127.0.0.1:$$p --raft-addr 127.0.0.1:$$((p + 1)) \
+			--cluster-key-file wharf-cluster/cluster.key \
 			--initial-members $(CLUSTER_MEMBERS) 2>&1 | sed -u "s/^/node$$i: /" & \
 	done; \
 	wait

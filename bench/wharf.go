@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -208,6 +210,12 @@ func StartWharfCluster(ctx context.Context, bin, dir string, n int, pprof bool, 
 		return nil, err
 	}
 	c := &WharfCluster{Dir: dir}
+	// The nodes authenticate each other with a cluster key, as a real
+	// cluster does (it costs a handshake per connection, nothing after).
+	keyFile, err := writeClusterKey(dir)
+	if err != nil {
+		return nil, err
+	}
 	var members []string
 	for i := 1; i <= n; i++ {
 		members = append(members, fmt.Sprintf("%d=127.0.0.1:%d", i, ports[3*i-2]))
@@ -220,6 +228,7 @@ func StartWharfCluster(ctx context.Context, bin, dir string, n int, pprof bool, 
 			"--data-dir", filepath.Join(dir, fmt.Sprintf("node%d", i)),
 			"--api-addr", api, "--raft-addr", raft,
 			"--initial-members", strings.Join(members, ","),
+			"--cluster-key-file", keyFile,
 			"--log-level", "warn",
 		}, extra...)
 		cmd := exec.Command(bin, args...)
@@ -294,4 +303,21 @@ func ExternalEndpoints(list []string) ([]string, error) {
 		return nil, errors.New("no endpoints")
 	}
 	return out, nil
+}
+
+// writeClusterKey writes a new cluster key (64 hex digits) under dir and
+// returns its path.
+func writeClusterKey(dir string) (string, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", fmt.Errorf("cluster key: %w", err)
+	}
+	path := filepath.Join(dir, "cluster.key")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("cluster key: %w", err)
+	}
+	return path, nil
 }

@@ -43,6 +43,10 @@ type Options struct {
 	// NodeArgs are extra wharfd flags for every node (--snapshot-entries
 	// 50 makes restarts go through snapshots).
 	NodeArgs []string
+	// PeerAuth is how the nodes authenticate each other on their peer
+	// ports: PeerTLS (mutual TLS, the default), PeerKey (a cluster key)
+	// or PeerNone (wharfd --insecure).
+	PeerAuth string
 	Seed     uint64
 	Logf     func(format string, args ...any) `json:"-"`
 }
@@ -76,6 +80,9 @@ func (o *Options) Defaults() {
 	if o.Seed == 0 {
 		o.Seed = uint64(time.Now().UnixNano())
 	}
+	if o.PeerAuth == "" {
+		o.PeerAuth = PeerTLS
+	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
@@ -105,6 +112,9 @@ func (o *Options) Validate() error {
 		if !found {
 			problems = append(problems, fmt.Sprintf("unknown mutant %q", o.Mutant))
 		}
+	}
+	if o.PeerAuth != "" && !slices.Contains([]string{PeerTLS, PeerKey, PeerNone}, o.PeerAuth) {
+		problems = append(problems, fmt.Sprintf("peer auth must be %s, %s or %s, not %q", PeerTLS, PeerKey, PeerNone, o.PeerAuth))
 	}
 	if o.Rate <= 0 || o.Clients < 1 {
 		problems = append(problems, "rate and clients must be positive")
@@ -175,6 +185,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	c.NodeArgs = o.NodeArgs
+	c.PeerAuth = o.PeerAuth
 	defer func() {
 		c.Close()
 		// Keep the logs, not the data.
