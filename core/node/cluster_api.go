@@ -30,7 +30,7 @@ func (n *Node) join(ctx context.Context) error {
 		return fmt.Errorf("join %s: the node has no peer transport that can join", n.cfg.Join)
 	}
 	rec := &raftv1.NodeRecord{NodeId: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, ApiAddr: n.cfg.APIAddr}
-	for {
+	for attempt := 0; ; attempt++ {
 		c, cancel := context.WithTimeout(ctx, 10*time.Second)
 		members, err := j.Join(c, n.cfg.Join, rec)
 		cancel()
@@ -58,6 +58,11 @@ func (n *Node) join(ctx context.Context) error {
 		}
 		if code := core.CodeOf(err); code != core.Unavailable && code != core.DeadlineExceeded {
 			return fmt.Errorf("join via %s: %w", n.cfg.Join, err)
+		}
+		// The member may be starting, or may refuse this node (another
+		// cluster key or CA): say so now and then, not every attempt.
+		if attempt%20 == 0 {
+			n.log.Warn("cannot join yet; retrying", "via", n.cfg.Join, "err", err)
 		}
 		select {
 		case <-ctx.Done():
