@@ -21,6 +21,8 @@ type Listener struct {
 	// slots holds a token per connection in handshake (MaxHandshakes).
 	slots chan struct{}
 	done  chan struct{} // closed by Close
+	// floodErr is what the log says of a connection refused unread.
+	floodErr error
 	// ctx ends with Close: it ends the handshakes under way.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -45,6 +47,7 @@ func (l *Link) Serve(ln net.Listener) *Listener {
 		slots: make(chan struct{}, l.opts.MaxHandshakes),
 		done:  make(chan struct{}),
 	}
+	pl.floodErr = fmt.Errorf("peerlink: %d connections already in handshake; closed unread", cap(pl.slots))
 	pl.ctx, pl.cancel = context.WithCancel(context.Background())
 	pl.raft = newSubListener(ln.Addr())
 	pl.rpc = newSubListener(ln.Addr())
@@ -99,7 +102,7 @@ func (pl *Listener) acceptLoop() {
 		default:
 			// A flood: closed unread, nothing kept for it.
 			c.Close()
-			pl.link.refused.note(c.RemoteAddr(), fmt.Errorf("%d connections already in handshake", cap(pl.slots)))
+			pl.link.refused.note(c.RemoteAddr(), pl.floodErr)
 			continue
 		}
 		pl.wg.Add(1)
@@ -116,12 +119,12 @@ func (pl *Listener) handshake(c net.Conn) {
 	deadline := time.Now().Add(pl.link.opts.HandshakeTimeout)
 	ctx, cancel := context.WithDeadline(pl.ctx, deadline)
 	defer cancel()
-	// Close ends a handshake blocked in a read at once.
-	unhook := context.AfterFunc(pl.ctx, func() { c.Close() })
 	if err := c.SetDeadline(deadline); err != nil {
 		c.Close()
 		return
 	}
+	// Close ends a handshake blocked in a read at once.
+	unhook := context.AfterFunc(pl.ctx, func() { c.Close() })
 	conn, kind, err := pl.link.accept(ctx, c)
 	if !unhook() {
 		return // closed by Close
