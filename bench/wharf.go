@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"crypto/x509"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -231,6 +233,12 @@ func startWharfCluster(ctx context.Context, bin, dir string, n int, pprof, withT
 		return nil, err
 	}
 	c := &WharfCluster{Dir: dir}
+	// The nodes authenticate each other with a cluster key, as a real
+	// cluster does (it costs a handshake per connection, nothing after).
+	keyFile, err := writeClusterKey(dir)
+	if err != nil {
+		return nil, err
+	}
 	scheme, certs := "http", filepath.Join(dir, "certs")
 	if withTLS {
 		var names []string
@@ -258,6 +266,7 @@ func startWharfCluster(ctx context.Context, bin, dir string, n int, pprof, withT
 			"--data-dir", filepath.Join(dir, fmt.Sprintf("node%d", i)),
 			"--api-addr", api, "--raft-addr", raft,
 			"--initial-members", strings.Join(members, ","),
+			"--cluster-key-file", keyFile,
 			"--log-level", "warn",
 		}, extra...)
 		if withTLS {
@@ -338,4 +347,21 @@ func ExternalEndpoints(list []string) ([]string, error) {
 		return nil, errors.New("no endpoints")
 	}
 	return out, nil
+}
+
+// writeClusterKey writes a new cluster key (64 hex digits) under dir and
+// returns its path.
+func writeClusterKey(dir string) (string, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", fmt.Errorf("cluster key: %w", err)
+	}
+	path := filepath.Join(dir, "cluster.key")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("cluster key: %w", err)
+	}
+	return path, nil
 }

@@ -1,8 +1,6 @@
 package jepsen
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -19,19 +17,15 @@ import (
 // harness's clients sign every request with that key. Call it before
 // Start.
 func (c *Cluster) EnableAuth() error {
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return fmt.Errorf("jepsen: cluster key: %w", err)
-	}
 	id, secret, err := auth.NewAccessKey()
 	if err != nil {
 		return fmt.Errorf("jepsen: admin key: %w", err)
 	}
-	clusterKey := filepath.Join(c.Dir, "cluster.key")
-	adminKey := filepath.Join(c.Dir, "admin.key")
-	if err := os.WriteFile(clusterKey, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+	clusterKey, err := c.clusterKeyFile()
+	if err != nil {
 		return fmt.Errorf("jepsen: %w", err)
 	}
+	adminKey := filepath.Join(c.Dir, "admin.key")
 	if err := os.WriteFile(adminKey, []byte(id+":"+secret+"\n"), 0o600); err != nil {
 		return fmt.Errorf("jepsen: %w", err)
 	}

@@ -79,6 +79,10 @@ type Cluster struct {
 	Env []string // extra environment for every wharfd (planted bugs)
 	// NodeArgs are extra flags for every wharfd.
 	NodeArgs []string
+	// PeerAuth is how the nodes authenticate each other (peerauth.go);
+	// empty is PeerNone.
+	PeerAuth string
+	peer     peerCreds
 	Logf     func(format string, args ...any)
 	// CertDir holds the CA and node certificate after EnableTLS; ca is
 	// the CA clients trust (nil: the API is plain HTTP).
@@ -272,6 +276,11 @@ func (c *Cluster) launch(n *Node) error {
 	args := []string{"--data-dir", n.DataDir, "--api-addr", n.APIAddr, "--raft-addr", n.RaftAddr,
 		"--api-advertise-addr", n.ProxyAPI, "--raft-advertise-addr", n.ProxyRaft, "--log-level", "warn"}
 	args = append(args, n.args...)
+	peerArgs, err := c.peerArgs(n)
+	if err != nil {
+		return err
+	}
+	args = append(args, peerArgs...)
 	args = append(args, c.NodeArgs...)
 	if n.ClockOffset != 0 {
 		args = append(args, "--test-clock-offset", n.ClockOffset.String())
@@ -381,8 +390,8 @@ func (c *Cluster) Forget(id int) {
 	delete(c.nodes, id)
 }
 
-// Join starts a new node that joins through member's advertised API
-// address; it returns the new node's id as the cluster will assign it
+// Join starts a new node that joins through member's advertised Raft
+// (peer) address, through the member's proxy; it returns the new node's id as the cluster will assign it
 // (the next free one: ids are never reused by the harness either).
 func (c *Cluster) Join(via int) (*Node, error) {
 	c.mu.Lock()
@@ -397,7 +406,7 @@ func (c *Cluster) Join(via int) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.args = []string{"--node-id", fmt.Sprint(id), "--join", member.ProxyAPI}
+	n.args = []string{"--node-id", fmt.Sprint(id), "--join", member.ProxyRaft}
 	return n, c.launch(n)
 }
 

@@ -43,13 +43,16 @@ type Options struct {
 	// NodeArgs are extra wharfd flags for every node (--snapshot-entries
 	// 50 makes restarts go through snapshots).
 	NodeArgs []string
-	// TLS serves the API over HTTPS and runs node-to-node mutual TLS,
-	// with a CA and certificate the run makes (Cluster.EnableTLS).
+	// TLS serves the API over HTTPS (Cluster.EnableTLS).
 	TLS bool
 	// Auth runs the cluster with authentication on (Cluster.EnableAuth).
 	Auth bool
-	Seed uint64
-	Logf func(format string, args ...any) `json:"-"`
+	// PeerAuth is how the nodes authenticate each other on their peer
+	// ports: PeerTLS (mutual TLS, the default), PeerKey (a cluster key)
+	// or PeerNone (wharfd --insecure).
+	PeerAuth string
+	Seed     uint64
+	Logf     func(format string, args ...any) `json:"-"`
 }
 
 // Defaults fills unset options.
@@ -81,6 +84,9 @@ func (o *Options) Defaults() {
 	if o.Seed == 0 {
 		o.Seed = uint64(time.Now().UnixNano())
 	}
+	if o.PeerAuth == "" {
+		o.PeerAuth = PeerTLS
+	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
@@ -110,6 +116,9 @@ func (o *Options) Validate() error {
 		if !found {
 			problems = append(problems, fmt.Sprintf("unknown mutant %q", o.Mutant))
 		}
+	}
+	if o.PeerAuth != "" && !slices.Contains([]string{PeerTLS, PeerKey, PeerNone}, o.PeerAuth) {
+		problems = append(problems, fmt.Sprintf("peer auth must be %s, %s or %s, not %q", PeerTLS, PeerKey, PeerNone, o.PeerAuth))
 	}
 	if o.Rate <= 0 || o.Clients < 1 {
 		problems = append(problems, "rate and clients must be positive")
@@ -180,6 +189,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	c.NodeArgs = o.NodeArgs
+	c.PeerAuth = o.PeerAuth
 	if o.Auth {
 		if err := c.EnableAuth(); err != nil {
 			return nil, err

@@ -30,8 +30,7 @@ func (c *Cluster) EnableTLS() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ca, c.CertDir = ca, dir
-	c.NodeArgs = append(c.NodeArgs, "--tls-cert", n.Cert, "--tls-key", n.Key,
-		"--peer-ca", made.CACert, "--peer-cert", n.Cert, "--peer-key", n.Key)
+	c.NodeArgs = append(c.NodeArgs, "--tls-cert", n.Cert, "--tls-key", n.Key)
 	return nil
 }
 

@@ -18,11 +18,21 @@ import (
 type cluster struct {
 	t     *testing.T
 	nodes map[uint64]*server
+	// auth gives the peer authentication flags of a node (by name, "n4"):
+	// every node of a cluster needs them, joiners and restarts included.
+	auth peerAuth
 }
 
+// newCluster starts a cluster whose nodes authenticate each other with a
+// cluster key.
 func newCluster(t *testing.T, n int, extra ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, nodes: map[uint64]*server{}}
+	return newClusterAuth(t, n, keyAuth(t), extra...)
+}
+
+func newClusterAuth(t *testing.T, n int, auth peerAuth, extra ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, nodes: map[uint64]*server{}, auth: auth}
 	api, raft := map[uint64]string{}, map[uint64]string{}
 	var members []string
 	addrs := freeAddrs(t, 2*n)
@@ -33,7 +43,8 @@ func newCluster(t *testing.T, n int, extra ...string) *cluster {
 	// The nodes wait for each other to elect leaders: launch them all, then
 	// wait for each.
 	for i := uint64(1); i <= uint64(n); i++ {
-		args := append([]string{"--node-id", fmt.Sprint(i), "--initial-members", strings.Join(members, ",")}, extra...)
+		args := append([]string{"--node-id", fmt.Sprint(i), "--initial-members", strings.Join(members, ",")}, auth(fmt.Sprint("n", i))...)
+		args = append(args, extra...)
 		c.nodes[i] = launchAt(t, api[i], raft[i], args...)
 	}
 	for i := uint64(1); i <= uint64(n); i++ {
@@ -199,8 +210,9 @@ func TestClusterSurvivesKillOfLeader(t *testing.T) {
 	if time.Since(killedAt) < longest {
 		t.Fatalf("sends did not resume after the kill")
 	}
-	// A restart needs no membership flags: the data directory knows.
-	c.nodes[leader].extra = nil
+	// A restart needs no membership flags: the data directory knows. It
+	// still needs its peer credentials.
+	c.nodes[leader].extra = c.auth(fmt.Sprint("n", leader))
 	c.nodes[leader].start()
 	checkNothingLost(t, acked, drainAll(t, svc, "busy"))
 }
@@ -215,7 +227,7 @@ func TestClusterAddAndRemoveNodeUnderTraffic(t *testing.T) {
 
 	// A fourth node joins through node 2 and receives replicas.
 	// No --node-id: the cluster assigns the next free one, 4.
-	c.nodes[4] = newServer(t, "--join", c.nodes[2].apiAddr)
+	c.nodes[4] = newServer(t, append(c.auth("n4"), "--join", c.nodes[2].raftAddr)...)
 	waitFor(t, "replicas on node 4", 60*time.Second, func() bool {
 		for _, sh := range c.status(1).Shards {
 			for _, r := range sh.Replicas {
@@ -323,7 +335,7 @@ func TestClusterReplacesDeadNode(t *testing.T) {
 		}
 		return true
 	})
-	c.nodes[4] = newServer(t, append([]string{"--join", c.nodes[1].apiAddr}, snap...)...)
+	c.nodes[4] = newServer(t, append(append(c.auth("n4"), "--join", c.nodes[1].raftAddr), snap...)...)
 	waitFor(t, "every shard back to 3 healthy replicas", 90*time.Second, func() bool {
 		for _, sh := range c.status(2).Shards {
 			healthy := 0

@@ -39,9 +39,6 @@ type config struct {
 	// pprofAddr, when set, is the host:port net/http/pprof is served on,
 	// on a listener of its own (never the API address).
 	pprofAddr string
-	// raftTransport names the Raft transport between nodes: "wharf"
-	// (transport/raftnet) or "dragonboat" (dragonboat's built-in TCP).
-	raftTransport string
 
 	// Security (README "Security"). tlsCert and tlsKey serve the API over
 	// HTTPS. peerCA, peerCert and peerKey authenticate nodes to each other
@@ -69,24 +66,23 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("wharfd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: wharfd [flags]\n\nRuns one Wharf node: the Twirp API on --api-addr, Raft on --raft-addr.\n\n")
+		fmt.Fprintf(fs.Output(), "usage: wharfd [flags]\n\nRuns one Wharf node: the Twirp API for clients on --api-addr; Raft and node-to-node calls on --raft-addr.\n\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.dataDir, "data-dir", "./wharf-data", "directory holding the node's data (created if missing)")
 	fs.StringVar(&c.apiAddr, "api-addr", "127.0.0.1:7070", "host:port to serve the HTTP API on")
-	fs.StringVar(&c.raftAddr, "raft-addr", "127.0.0.1:7071", "host:port for Raft traffic between nodes")
+	fs.StringVar(&c.raftAddr, "raft-addr", "127.0.0.1:7071", "host:port of the peer port: Raft and every other node-to-node call, authenticated (--peer-ca or --cluster-key-file)")
 	fs.StringVar(&c.apiAdvertise, "api-advertise-addr", "", "host:port other nodes reach this node's API at, if not --api-addr (a proxy or NAT in between)")
 	fs.StringVar(&c.raftAdvertise, "raft-advertise-addr", "", "host:port other nodes reach this node's Raft at, if not --raft-addr (a proxy or NAT in between); --initial-members lists this address")
 	fs.Uint64Var(&c.nodeID, "node-id", 0, "this node's id, 1-999 (default: the one its data directory records; 1 for a new single node; chosen by the cluster with --join)")
 	fs.IntVar(&c.queueShards, "queue-shards", 4, "queue shards a new cluster creates")
 	members := fs.String("initial-members", "", `start a new cluster of these nodes: "1=host:raftport,2=host:raftport,3=host:raftport" (this node included)`)
-	fs.StringVar(&c.join, "join", "", "API host:port of a member of a running cluster to join")
+	fs.StringVar(&c.join, "join", "", "Raft (peer) host:port of a member of a running cluster to join (needs the cluster's --cluster-key-file or peer certificates)")
 	fs.IntVar(&c.replicationFactor, "replication-factor", 3, "replicas per queue shard in a new cluster (1-5, capped at the number of nodes)")
 	fs.Uint64Var(&c.snapshotEntries, "snapshot-entries", 0, "applied entries between Raft snapshots of a shard (0: the node's defaults)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "host:port to serve net/http/pprof on, on its own listener (off when empty; keep it on 127.0.0.1 or a private network)")
-	fs.StringVar(&c.raftTransport, "raft-transport", "wharf", `Raft transport between nodes: "wharf" (one write per message batch) or "dragonboat" (its built-in TCP transport); every node of a cluster must use the same`)
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve the API over HTTPS with; needs --tls-key")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.peerCA, "peer-ca", "", "PEM CA certificate that signs every node's certificate: nodes talk to each other over mutual TLS (needs --peer-cert and --peer-key)")
@@ -150,8 +146,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if _, err := parseLevel(c.logLevel); err != nil {
 		problems = append(problems, err.Error())
 	}
-	if c.raftTransport != "wharf" && c.raftTransport != "dragonboat" {
-		problems = append(problems, fmt.Sprintf("--raft-transport must be wharf or dragonboat, not %q", c.raftTransport))
+	if p := peerAuthProblem(c); p != "" {
+		problems = append(problems, p)
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		problems = append(problems, "--tls-cert and --tls-key go together")

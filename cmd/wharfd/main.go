@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,14 +15,11 @@ import (
 	"syscall"
 	"time"
 
-	dbconfig "github.com/lni/dragonboat/v4/config"
-
 	"github.com/wharfmq/wharf/core/node"
 	nodev1 "github.com/wharfmq/wharf/proto/wharf/node/v1"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 	"github.com/wharfmq/wharf/transport/apiauth"
 	"github.com/wharfmq/wharf/transport/peer"
-	"github.com/wharfmq/wharf/transport/raftnet"
 	"github.com/wharfmq/wharf/transport/tlsfiles"
 	"github.com/wharfmq/wharf/transport/twirpapi"
 )
@@ -42,7 +38,7 @@ func main() {
 type server interface {
 	wharfv1.QueueService
 	wharfv1.ClusterService
-	// NodeService is what the other nodes call.
+	// NodeService is what the other nodes call, on the peer port.
 	NodeService() nodev1.NodeService
 	// authServer: principals and access keys (auth.go).
 	authServer
@@ -101,10 +97,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 	}
 	defer ln.Close()
 	ln, scheme := apiListener(ln, apiTLSConfig)
-	if err := checkFree(cfg.raftAddr); err != nil {
-		logger.Error("cannot listen on --raft-addr", "addr", cfg.raftAddr, "err", err)
+	// The peer port (peer.go): Raft and NodeService, authenticated.
+	door, err := openPeerDoor(cfg, logger)
+	if err != nil {
+		logger.Error("cannot open the peer port", "err", err)
 		return 1
 	}
+	defer door.close()
 	if cfg.pprofAddr != "" {
 		pln, err := net.Listen("tcp", cfg.pprofAddr)
 		if err != nil {
@@ -129,7 +128,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 	served := make(chan error, 1)
 	go func() { served <- serve(sctx, ln, api, logger, drainTimeout) }()
 
-	peers := peer.NewClient()
+	peers := peer.NewClient(door.dialRPC)
 	defer peers.Close()
 	logger.Info("starting node", "node_id", cfg.nodeID, "data_dir", dataDir)
 	began := time.Now()
@@ -166,7 +165,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		QueueShards:       cfg.queueShards,
 		SnapshotEntries:   cfg.snapshotEntries,
 		Peers:             peers,
-		RaftTransport:     raftTransport(cfg.raftTransport, logger),
+		RaftTransport:     door.raftTransport(logger),
 		Logger:            logger.With("component", "node"),
 		ClusterKey:        clusterKey,
 	})
@@ -187,6 +186,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 	logger.Info("wharfd serving", "api_url", scheme+"://"+ln.Addr().String(), "api_addr", ln.Addr().String(), "raft_addr", cfg.raftAddr,
 		"data_dir", dataDir, "node_id", cfg.nodeID, "queue_shards", cfg.queueShards,
 		"startup", time.Since(began).Round(time.Millisecond))
+	door.serveNode(n.NodeService(), logger)
 	api.set(handler(n, logger))
 	code := 0
 	if err := <-served; err != nil {
@@ -203,8 +203,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 	return code
 }
 
-// handler serves the queue API, the cluster API and, for the other nodes,
-// NodeService, all on the API address.
+// handler serves the queue API and the cluster API on the API address.
+// NodeService is not among them: it is served on the peer port (peer.go).
 func handler(n server, logger *slog.Logger) http.Handler {
 	api := logger.With("component", "api")
 	mux := http.NewServeMux()
@@ -212,31 +212,6 @@ func handler(n server, logger *slog.Logger) http.Handler {
 	cluster := twirpapi.NewClusterHandler(apiauth.Cluster(n), api)
 	mux.Handle(wharfv1.ClusterServicePathPrefix, cluster)
 	mux.Handle(wharfv1.AdminServicePathPrefix, twirpapi.NewAdminHandler(apiauth.Admin(n), api))
-	nodes := peer.NewHandler(n.NodeService(), logger.With("component", "peer"))
-	mux.Handle(nodev1.NodeServicePathPrefix, nodes)
+	mux.Handle(nodev1.NodeServicePathPrefix, notOnAPIPort())
 	return guardAPI(mux, n, logger)
-}
-
-// checkFree reports whether addr can be listened on, so that a Raft port
-// conflict gets as clear a message as an API one. The node binds it again
-// right after; closing a listener that accepted nothing leaves no
-// TIME_WAIT behind.
-func checkFree(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	if err := ln.Close(); err != nil {
-		return fmt.Errorf("close probe listener: %w", err)
-	}
-	return nil
-}
-
-// raftTransport is the node's Raft transport for --raft-transport; nil
-// leaves dragonboat's own.
-func raftTransport(name string, logger *slog.Logger) dbconfig.TransportFactory {
-	if name == "dragonboat" {
-		return nil
-	}
-	return raftnet.Factory{Logger: logger}
 }

@@ -95,7 +95,7 @@ func TestBadFlags(t *testing.T) {
 		{"--replication-factor", "6"},
 		{"--queue-shards", "1000"},
 		{"--test-clock-offset", "soon"},
-		{"--raft-transport", "grpc"},
+		{"--raft-transport", "dragonboat"},                                 // removed: raftnet behind peerlink only
 		{"--pprof-addr", "6060"},                                           // no host:port
 		{"--pprof-addr", "127.0.0.1:7070", "--api-addr", "127.0.0.1:7070"}, // the API's address
 		// The members list advertised Raft addresses: with a proxy in
@@ -212,7 +212,7 @@ func TestAdvertiseAndClockFlags(t *testing.T) {
 	}
 
 	cfg := configOf("--raft-advertise-addr", "127.0.0.1:9101", "--api-advertise-addr", "127.0.0.1:9100",
-		"--node-id", "2", "--initial-members", "1=127.0.0.1:9201,2=127.0.0.1:9101", "--test-clock-offset", "-90s")
+		"--node-id", "2", "--initial-members", "1=127.0.0.1:9201,2=127.0.0.1:9101", "--test-clock-offset", "-90s", "--insecure")
 	listen = strings.SplitN(cfg.RaftListenAddr, "|", 2)
 	if cfg.RaftAddr != "127.0.0.1:9101" || listen[0] != listen[1] || cfg.APIAddr != "127.0.0.1:9100" {
 		t.Errorf("advertised: RaftAddr %q RaftListenAddr %q APIAddr %q", cfg.RaftAddr, listen[0], cfg.APIAddr)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wharfmq/wharf/core"
+	"github.com/wharfmq/wharf/core/meta"
 	nodev1 "github.com/wharfmq/wharf/proto/wharf/node/v1"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
@@ -13,10 +14,11 @@ import (
 
 var _ wharfv1.ClusterService = (*Node)(nil)
 
-// Joiner asks a member of a running cluster to register a new node, through
-// the member's public ClusterService. transport/peer implements it.
+// Joiner asks a member of a running cluster to register a new node,
+// through the member's NodeService.Join on its peer (Raft) address.
+// transport/peer implements it.
 type Joiner interface {
-	Join(ctx context.Context, memberAPIAddr string, node *raftv1.NodeRecord) (members []*raftv1.NodeRecord, err error)
+	Join(ctx context.Context, memberRaftAddr string, node *raftv1.NodeRecord) (members []*raftv1.NodeRecord, err error)
 }
 
 // join registers this new node with the cluster a member belongs to, and
@@ -28,7 +30,7 @@ func (n *Node) join(ctx context.Context) error {
 		return fmt.Errorf("join %s: the node has no peer transport that can join", n.cfg.Join)
 	}
 	rec := &raftv1.NodeRecord{NodeId: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, ApiAddr: n.cfg.APIAddr}
-	for {
+	for attempt := 0; ; attempt++ {
 		c, cancel := context.WithTimeout(ctx, 10*time.Second)
 		members, err := j.Join(c, n.cfg.Join, rec)
 		cancel()
@@ -57,6 +59,11 @@ func (n *Node) join(ctx context.Context) error {
 		if code := core.CodeOf(err); code != core.Unavailable && code != core.DeadlineExceeded {
 			return fmt.Errorf("join via %s: %w", n.cfg.Join, err)
 		}
+		// The member may be starting, or may refuse this node (another
+		// cluster key or CA): say so now and then, not every attempt.
+		if attempt%20 == 0 {
+			n.log.Warn("cannot join yet; retrying", "via", n.cfg.Join, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("join via %s: %w (last error: %v)", n.cfg.Join, ctx.Err(), err)
@@ -67,32 +74,41 @@ func (n *Node) join(ctx context.Context) error {
 
 // AddNode registers a node (or updates a registered node's addresses).
 func (n *Node) AddNode(ctx context.Context, req *wharfv1.AddNodeRequest) (*wharfv1.AddNodeResponse, error) {
-	if req.GetRaftAddr() == "" {
-		return nil, core.FieldError("raft_addr", "must not be empty")
-	}
-	if req.GetApiAddr() == "" {
-		return nil, core.FieldError("api_addr", "must not be empty")
-	}
-	if req.GetNodeId() > 999 {
-		return nil, core.FieldError("node_id", "must be 0 (any) or 1 to 999, got %d", req.GetNodeId())
-	}
-	rec := &raftv1.NodeRecord{NodeId: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), ApiAddr: req.GetApiAddr()}
-	res, err := n.proposeMeta(ctx, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_AddNode{AddNode: &raftv1.AddNode{Node: rec}}})
+	added, members, err := n.addNode(ctx, &raftv1.NodeRecord{NodeId: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), ApiAddr: req.GetApiAddr()})
 	if err != nil {
 		return nil, err
 	}
-	if err := statusError(res.GetStatus()); err != nil {
-		return nil, err
-	}
-	cluster, err := n.readCluster(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := &wharfv1.AddNodeResponse{Node: apiNode(res.GetNode(), true)}
-	for _, m := range cluster.GetNodes() {
+	out := &wharfv1.AddNodeResponse{Node: apiNode(added, true)}
+	for _, m := range members {
 		out.Members = append(out.Members, apiNode(m, true))
 	}
 	return out, nil
+}
+
+// addNode registers rec (AddNode for an operator, NodeService.Join for a
+// node) and returns its record and every registered node's.
+func (n *Node) addNode(ctx context.Context, rec *raftv1.NodeRecord) (*raftv1.NodeRecord, []*raftv1.NodeRecord, error) {
+	if rec.GetRaftAddr() == "" {
+		return nil, nil, core.FieldError("raft_addr", "must not be empty")
+	}
+	if rec.GetApiAddr() == "" {
+		return nil, nil, core.FieldError("api_addr", "must not be empty")
+	}
+	if rec.GetNodeId() > meta.MaxNodeID {
+		return nil, nil, core.FieldError("node_id", "must be 0 (any) or 1 to %d, got %d", meta.MaxNodeID, rec.GetNodeId())
+	}
+	res, err := n.proposeMeta(ctx, &raftv1.MetaCommand{Op: &raftv1.MetaCommand_AddNode{AddNode: &raftv1.AddNode{Node: rec}}})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := statusError(res.GetStatus()); err != nil {
+		return nil, nil, err
+	}
+	cluster, err := n.readCluster(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res.GetNode(), cluster.GetNodes(), nil
 }
 
 // RemoveNode starts draining a node: its replicas move away, then the

@@ -76,7 +76,7 @@ func forward[T any](ctx context.Context, n *Node, shardID uint64, op string,
 				n.routes.worked(shardID, p.ID)
 				return v, nil
 			}
-			err = annotate(err, "%s %d through node %d (%s)", op, shardID, p.ID, p.APIAddr)
+			err = annotate(err, "%s %d through node %d (%s)", op, shardID, p.ID, p.RaftAddr)
 			if core.CodeOf(err) != core.Unavailable {
 				return zero, err
 			}
@@ -98,7 +98,7 @@ const maxForwardPasses = 5
 func (n *Node) forwardCandidates(shardID uint64) []Peer {
 	peers := n.routes.candidates(shardID, n.cfg.NodeID)
 	if shardID == metaShardID && n.cfg.Join != "" {
-		peers = append(peers, Peer{APIAddr: n.cfg.Join})
+		peers = append(peers, Peer{RaftAddr: n.cfg.Join})
 	}
 	return peers
 }

@@ -144,7 +144,7 @@ func startFront(t *testing.T, id uint64, peers Peers, opts func(*Config)) *Node 
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, nh: nh, ids: idSource{r: cfg.Rand}, waits: newWakeRegistry(),
 		moverKick: make(chan struct{}, 1), dropKick: make(chan struct{}, 1), stop: make(chan struct{})}
-	n.learnNodes([]*raftv1.NodeRecord{{NodeId: 1, ApiAddr: backAddr}})
+	n.learnNodes([]*raftv1.NodeRecord{{NodeId: 1, RaftAddr: backAddr}})
 	t.Cleanup(func() { n.Close() })
 	return n
 }
@@ -226,7 +226,7 @@ func TestForwardMovesOnOnlyFromUnavailable(t *testing.T) {
 	back := startBack(t)
 	peers := newMemPeers(map[uint64]*Node{1: back.Node})
 	front := startFront(t, 2, peers, nil)
-	front.learnNodes([]*raftv1.NodeRecord{{NodeId: 3, ApiAddr: "node-3"}})
+	front.learnNodes([]*raftv1.NodeRecord{{NodeId: 3, RaftAddr: "node-3"}})
 	front.routes.worked(metaShardID, 3) // node 3 served it last
 	c := ctx(t)
 

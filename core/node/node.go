@@ -31,15 +31,17 @@ type Config struct {
 	// RaftListenAddr is the host:port dragonboat listens on, when other
 	// nodes reach it through a proxy or NAT at RaftAddr; empty: RaftAddr.
 	RaftListenAddr string
-	// APIAddr is where this node serves the API; other nodes forward
-	// requests to it, so it is registered in the metadata shard.
+	// APIAddr is where this node serves the client API, as registered in
+	// the metadata shard (the cluster status shows it). Other nodes reach
+	// this one at RaftAddr, never here.
 	APIAddr string
 	// InitialMembers bootstraps a new cluster: node id to Raft address of
 	// every initial node, this one included. Empty with no Join: a
 	// single-node cluster of this node. Ignored once the node has data.
 	InitialMembers map[uint64]string
-	// Join is the API address of a member of a running cluster, which a
-	// new node asks to register it. Ignored once the node has data.
+	// Join is the peer (Raft) address of a member of a running cluster,
+	// which a new node asks to register it (NodeService.Join, through
+	// Peers). Ignored once the node has data.
 	Join string
 	// ReplicationFactor is how many replicas a new cluster gives each
 	// queue shard (1-5, capped at the number of nodes); 0 means 3.
@@ -66,7 +68,9 @@ type Config struct {
 	// unsynced writes a simulated crash discards.
 	FS vfs.FS
 	// RaftTransport carries Raft messages between nodes; nil means
-	// dragonboat's built-in TCP transport. wharfd uses transport/raftnet.
+	// dragonboat's built-in TCP transport (tests only: it has no peer
+	// authentication). wharfd uses transport/raftnet behind
+	// transport/peerlink.
 	RaftTransport config.TransportFactory
 	// ClusterKey is the key every node of the cluster shares
 	// (--cluster-key-file). Access-key secrets are sealed with a key

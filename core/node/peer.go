@@ -15,11 +15,12 @@ import (
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
 
-// Peer names another node: its id and the address it serves the API (and
-// NodeService) on, as its node record says.
+// Peer names another node: its id and its peer address, the Raft address
+// its node record gives, where it serves NodeService next to Raft (through
+// transport/peerlink, never on the API port).
 type Peer struct {
-	ID      uint64
-	APIAddr string
+	ID       uint64
+	RaftAddr string
 }
 
 // Peers carries shard operations to other nodes, which serve them on their
@@ -56,7 +57,7 @@ const maxWait = 20 * time.Second
 const maxWaitPartitions = 1024
 
 // NodeService returns the service through which other nodes reach this
-// node's replicas (transport/peer serves it over HTTP). Everything it is
+// node's replicas (transport/peer serves it over HTTP on the peer port). Everything it is
 // asked is done on a replica here and never forwarded again, so that a
 // request hops at most once and two nodes with stale routes cannot pass it
 // back and forth: a node that hosts no replica of the shard answers
@@ -134,6 +135,23 @@ func (s nodeService) Wait(ctx context.Context, req *nodev1.WaitRequest) (*nodev1
 		return nil, err
 	}
 	return &nodev1.WaitResponse{Woken: woken}, nil
+}
+
+// Join registers a node that asks to join the cluster. It comes through
+// the peer port, so the caller proved it is a node of this cluster (mutual
+// TLS or the cluster key); the public ClusterService.AddNode is the
+// operator's way.
+func (s nodeService) Join(ctx context.Context, req *nodev1.JoinRequest) (*nodev1.JoinResponse, error) {
+	if s.n.stopping() {
+		return nil, core.Errorf(core.Unavailable, "node is shutting down")
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	_, members, err := s.n.addNode(ctx, &raftv1.NodeRecord{NodeId: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), ApiAddr: req.GetApiAddr()})
+	if err != nil {
+		return nil, err
+	}
+	return &nodev1.JoinResponse{Members: members}, nil
 }
 
 func (s nodeService) Status(ctx context.Context, _ *nodev1.StatusRequest) (*nodev1.StatusResponse, error) {

@@ -22,7 +22,7 @@ const minRouteRefresh = 200 * time.Millisecond
 // a stale table costs a round trip, never a wrong answer.
 type routeTable struct {
 	mu sync.Mutex
-	// addrs maps node ids to API addresses.
+	// addrs maps node ids to peer (Raft) addresses.
 	addrs map[uint64]string
 	// hosts maps shard ids to the nodes of their desired replicas, in
 	// replica id order.
@@ -43,8 +43,8 @@ type routeTable struct {
 func (t *routeTable) update(cluster *raftv1.MetaState) {
 	addrs := make(map[uint64]string, len(cluster.GetNodes()))
 	for _, rec := range cluster.GetNodes() {
-		if rec.GetApiAddr() != "" {
-			addrs[rec.GetNodeId()] = rec.GetApiAddr()
+		if rec.GetRaftAddr() != "" {
+			addrs[rec.GetNodeId()] = rec.GetRaftAddr()
 		}
 	}
 	hosts := make(map[uint64][]uint64, len(cluster.GetShards()))
@@ -69,8 +69,8 @@ func (t *routeTable) learnNodes(recs []*raftv1.NodeRecord) {
 		t.addrs = make(map[uint64]string, len(recs))
 	}
 	for _, rec := range recs {
-		if rec.GetApiAddr() != "" {
-			t.addrs[rec.GetNodeId()] = rec.GetApiAddr()
+		if rec.GetRaftAddr() != "" {
+			t.addrs[rec.GetNodeId()] = rec.GetRaftAddr()
 		}
 	}
 }
@@ -101,7 +101,7 @@ func (t *routeTable) candidates(shardID, self uint64) []Peer {
 	out := make([]Peer, 0, len(ids))
 	for _, id := range ids {
 		if addr, ok := t.addrs[id]; ok && id != self {
-			out = append(out, Peer{ID: id, APIAddr: addr})
+			out = append(out, Peer{ID: id, RaftAddr: addr})
 		}
 	}
 	return out
@@ -151,7 +151,7 @@ func (n *Node) refreshRoutes(ctx context.Context, shardID uint64) bool {
 	return true
 }
 
-// addr returns a node's API address; empty when unknown.
+// addr returns a node's peer (Raft) address; empty when unknown.
 func (t *routeTable) addr(nodeID uint64) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -29,21 +29,25 @@ func (n *Node) learnCluster(c *raftv1.MetaState) {
 // clusterView returns the last layout read; nil before the first read.
 func (n *Node) clusterView() *raftv1.MetaState { return n.view.Load() }
 
-// peersFile keeps the other nodes' API addresses across restarts: a node
-// that hosts no metadata replica reaches the metadata shard through them.
+// peersFile keeps the other nodes' peer (Raft) addresses across restarts:
+// a node that hosts no metadata replica reaches the metadata shard through
+// them.
 const peersFile = "peers.json"
 
+// savedPeer is an entry of the peers file. Files written before NodeService
+// moved to the peer port hold only api_addr: such entries are skipped, and
+// the node learns the addresses again from the metadata shard.
 type savedPeer struct {
-	NodeID  uint64 `json:"node_id"`
-	APIAddr string `json:"api_addr"`
+	NodeID   uint64 `json:"node_id"`
+	RaftAddr string `json:"raft_addr,omitempty"`
 }
 
-// savePeers writes the nodes' API addresses when they changed.
+// savePeers writes the nodes' peer addresses when they changed.
 func (n *Node) savePeers(recs []*raftv1.NodeRecord) error {
 	var peers []savedPeer
 	for _, r := range recs {
-		if r.GetApiAddr() != "" {
-			peers = append(peers, savedPeer{r.GetNodeId(), r.GetApiAddr()})
+		if r.GetRaftAddr() != "" {
+			peers = append(peers, savedPeer{r.GetNodeId(), r.GetRaftAddr()})
 		}
 	}
 	b, err := json.MarshalIndent(peers, "", "  ")
@@ -62,7 +66,7 @@ func (n *Node) savePeers(recs []*raftv1.NodeRecord) error {
 	return nil
 }
 
-// loadPeers reads the saved API addresses; none if there is no file.
+// loadPeers reads the saved peer addresses; none if there is no file.
 func (n *Node) loadPeers() ([]*raftv1.NodeRecord, error) {
 	b, ok, err := readFile(n.cfg.FS, filepath.Join(n.cfg.DataDir, peersFile))
 	if err != nil || !ok {
@@ -74,7 +78,9 @@ func (n *Node) loadPeers() ([]*raftv1.NodeRecord, error) {
 	}
 	var recs []*raftv1.NodeRecord
 	for _, p := range peers {
-		recs = append(recs, &raftv1.NodeRecord{NodeId: p.NodeID, ApiAddr: p.APIAddr})
+		if p.RaftAddr != "" {
+			recs = append(recs, &raftv1.NodeRecord{NodeId: p.NodeID, RaftAddr: p.RaftAddr})
+		}
 	}
 	return recs, nil
 }
@@ -89,11 +95,11 @@ func (n *Node) nodeStatus(ctx context.Context, nodeID uint64) ([]*nodev1.Replica
 	}
 	addr := n.routes.addr(nodeID)
 	if addr == "" {
-		return nil, core.Errorf(core.Unavailable, "node %d has no known API address", nodeID)
+		return nil, core.Errorf(core.Unavailable, "node %d has no known peer address", nodeID)
 	}
 	c, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return n.cfg.Peers.Status(c, Peer{ID: nodeID, APIAddr: addr})
+	return n.cfg.Peers.Status(c, Peer{ID: nodeID, RaftAddr: addr})
 }
 
 // clusterStatuses asks every node for its replicas, concurrently; nodes

@@ -10,13 +10,12 @@ import (
 	"github.com/wharfmq/wharf/core/node"
 	nodev1 "github.com/wharfmq/wharf/proto/wharf/node/v1"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
-	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 )
 
-// Service is what a node serves to other nodes; *node.Node has it.
+// Service is what a node serves to other nodes on its peer (Raft) address;
+// *node.Node has it.
 type Service interface {
 	NodeService() nodev1.NodeService
-	AddNode(ctx context.Context, req *wharfv1.AddNodeRequest) (*wharfv1.AddNodeResponse, error)
 }
 
 // Serve makes a node reachable by peer calls at addr (until Unserve).
@@ -90,7 +89,7 @@ func clone[M proto.Message](m M) M { return proto.Clone(m).(M) }
 
 func (p *Peers) Propose(ctx context.Context, to node.Peer, shardID uint64, cmd []byte) ([]byte, error) {
 	req := &nodev1.ProposeRequest{ShardId: shardID, Command: append([]byte(nil), cmd...)}
-	resp, err := call(ctx, p, to.APIAddr, shardID, func(s Service) (*nodev1.ProposeResponse, error) {
+	resp, err := call(ctx, p, to.RaftAddr, shardID, func(s Service) (*nodev1.ProposeResponse, error) {
 		return s.NodeService().Propose(ctx, req)
 	})
 	if err != nil {
@@ -101,7 +100,7 @@ func (p *Peers) Propose(ctx context.Context, to node.Peer, shardID uint64, cmd [
 
 func (p *Peers) Read(ctx context.Context, to node.Peer, shardID uint64, q *raftv1.ShardQuery) (*raftv1.ShardQueryResult, error) {
 	req := &nodev1.ReadRequest{ShardId: shardID, Query: clone(q)}
-	resp, err := call(ctx, p, to.APIAddr, shardID, func(s Service) (*nodev1.ReadResponse, error) {
+	resp, err := call(ctx, p, to.RaftAddr, shardID, func(s Service) (*nodev1.ReadResponse, error) {
 		return s.NodeService().Read(ctx, req)
 	})
 	if err != nil {
@@ -118,7 +117,7 @@ func (p *Peers) Wait(ctx context.Context, to node.Peer, shardID uint64, partitio
 		// Rounded up, as the real transport does: a lookback must not shrink.
 		LookbackMs: uint32(min(max((lookback+time.Millisecond-1).Milliseconds(), 0), 1<<31)),
 	}
-	resp, err := call(ctx, p, to.APIAddr, shardID, func(s Service) (*nodev1.WaitResponse, error) {
+	resp, err := call(ctx, p, to.RaftAddr, shardID, func(s Service) (*nodev1.WaitResponse, error) {
 		return s.NodeService().Wait(ctx, req)
 	})
 	if err != nil {
@@ -128,7 +127,7 @@ func (p *Peers) Wait(ctx context.Context, to node.Peer, shardID uint64, partitio
 }
 
 func (p *Peers) Status(ctx context.Context, to node.Peer) ([]*nodev1.ReplicaStatus, error) {
-	resp, err := call(ctx, p, to.APIAddr, 0, func(s Service) (*nodev1.StatusResponse, error) {
+	resp, err := call(ctx, p, to.RaftAddr, 0, func(s Service) (*nodev1.StatusResponse, error) {
 		return s.NodeService().Status(ctx, &nodev1.StatusRequest{})
 	})
 	if err != nil {
@@ -137,18 +136,19 @@ func (p *Peers) Status(ctx context.Context, to node.Peer) ([]*nodev1.ReplicaStat
 	return clone(resp).GetReplicas(), nil
 }
 
-// Join registers a node through a member's ClusterService.
-func (p *Peers) Join(ctx context.Context, memberAPIAddr string, rec *raftv1.NodeRecord) ([]*raftv1.NodeRecord, error) {
-	req := &wharfv1.AddNodeRequest{NodeId: rec.GetNodeId(), RaftAddr: rec.GetRaftAddr(), ApiAddr: rec.GetApiAddr()}
-	resp, err := call(ctx, p, memberAPIAddr, 0, func(s Service) (*wharfv1.AddNodeResponse, error) {
-		return s.AddNode(ctx, req)
+// Join registers a node through a member's NodeService, as the real
+// transport does on the member's peer address.
+func (p *Peers) Join(ctx context.Context, memberRaftAddr string, rec *raftv1.NodeRecord) ([]*raftv1.NodeRecord, error) {
+	req := &nodev1.JoinRequest{NodeId: rec.GetNodeId(), RaftAddr: rec.GetRaftAddr(), ApiAddr: rec.GetApiAddr()}
+	resp, err := call(ctx, p, memberRaftAddr, 0, func(s Service) (*nodev1.JoinResponse, error) {
+		return s.NodeService().Join(ctx, req)
 	})
 	if err != nil {
 		return nil, err
 	}
 	var members []*raftv1.NodeRecord
 	for _, m := range resp.GetMembers() {
-		members = append(members, &raftv1.NodeRecord{NodeId: m.GetNodeId(), RaftAddr: m.GetRaftAddr(), ApiAddr: m.GetApiAddr()})
+		members = append(members, clone(m))
 	}
 	return members, nil
 }

@@ -1,6 +1,9 @@
 // Package peer is the production node-to-node transport: core/node's Peers
-// as Twirp (protobuf) calls of wharf.node.v1.NodeService, served on each
-// node's API port next to the client API.
+// as Twirp (protobuf) calls of wharf.node.v1.NodeService over HTTP/1.1,
+// served on each node's peer port (its Raft address). The connections
+// come from transport/peerlink, which authenticates both ends; this
+// package only speaks HTTP over them. NodeService is never served on the
+// API port.
 package peer
 
 import (
@@ -8,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -43,20 +45,34 @@ type Client struct {
 	http *http.Client
 
 	mu    sync.Mutex
-	conns map[string]nodev1.NodeService // by API address
+	conns map[string]nodev1.NodeService // by peer address
 }
 
 var _ node.Peers = (*Client)(nil)
 
-// NewClient returns Peers over HTTP. It needs no addresses up front: every
-// call names its peer's API address.
-func NewClient() *Client {
-	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+// DialFunc opens a connection to a peer address, authenticated as
+// transport/peerlink does (peerlink.Link.Dial with peerlink.RPC). A
+// failure that proves nothing was sent must be a *net.OpError with Op
+// "dial", so that the call is Unavailable and tried elsewhere.
+type DialFunc func(ctx context.Context, addr string) (net.Conn, error)
+
+// NewClient returns Peers over HTTP on connections from dial (plain TCP if
+// nil: tests). It needs no addresses up front: every call names its peer's
+// address.
+func NewClient(dial DialFunc) *Client {
+	if dial == nil {
+		dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+		dial = func(ctx context.Context, addr string) (net.Conn, error) { return dialer.DialContext(ctx, "tcp", addr) }
+	}
 	return &Client{
 		http: &http.Client{
 			Timeout: requestTimeout,
 			Transport: &http.Transport{
-				DialContext:         dialer.DialContext,
+				DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+					ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+					defer cancel()
+					return dial(ctx, addr)
+				},
 				MaxIdleConnsPerHost: maxIdlePerPeer,
 				IdleConnTimeout:     idleTimeout,
 			},
@@ -70,32 +86,26 @@ func (c *Client) Close() {
 	c.http.CloseIdleConnections()
 }
 
-// conn returns the Twirp client for a peer's API address.
-func (c *Client) conn(to node.Peer) (nodev1.NodeService, error) {
-	if to.APIAddr == "" {
-		return nil, core.Errorf(core.Unavailable, "node %d has no API address", to.ID)
+// conn returns the Twirp client for a peer address.
+func (c *Client) conn(addr string) (nodev1.NodeService, error) {
+	if addr == "" {
+		return nil, core.Errorf(core.Unavailable, "no peer address")
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s, ok := c.conns[to.APIAddr]
+	s, ok := c.conns[addr]
 	if !ok {
-		s = nodev1.NewNodeServiceProtobufClient(baseURL(to.APIAddr), c.http)
-		c.conns[to.APIAddr] = s
+		// http:// because the dialled connection is already what it needs
+		// to be (TLS, if any, is peerlink's).
+		s = nodev1.NewNodeServiceProtobufClient("http://"+addr, c.http)
+		c.conns[addr] = s
 	}
 	return s, nil
 }
 
-// baseURL turns an API address (host:port) into the peer's base URL.
-func baseURL(addr string) string {
-	if strings.Contains(addr, "://") {
-		return strings.TrimRight(addr, "/")
-	}
-	return "http://" + addr
-}
-
 // call runs one RPC on the peer with the caller's deadline attached, and
 // turns its error into a *core.Error.
-func call[Req, Resp any](ctx context.Context, c *Client, to node.Peer, req Req,
+func call[Req, Resp any](ctx context.Context, c *Client, to string, req Req,
 	rpc func(nodev1.NodeService, context.Context, Req) (Resp, error)) (Resp, error) {
 	var zero Resp
 	s, err := c.conn(to)
@@ -117,7 +127,7 @@ func call[Req, Resp any](ctx context.Context, c *Client, to node.Peer, req Req,
 }
 
 func (c *Client) Propose(ctx context.Context, to node.Peer, shardID uint64, cmd []byte) ([]byte, error) {
-	resp, err := call(ctx, c, to, &nodev1.ProposeRequest{ShardId: shardID, Command: cmd}, nodev1.NodeService.Propose)
+	resp, err := call(ctx, c, to.RaftAddr, &nodev1.ProposeRequest{ShardId: shardID, Command: cmd}, nodev1.NodeService.Propose)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +135,7 @@ func (c *Client) Propose(ctx context.Context, to node.Peer, shardID uint64, cmd 
 }
 
 func (c *Client) Read(ctx context.Context, to node.Peer, shardID uint64, q *raftv1.ShardQuery) (*raftv1.ShardQueryResult, error) {
-	resp, err := call(ctx, c, to, &nodev1.ReadRequest{ShardId: shardID, Query: q}, nodev1.NodeService.Read)
+	resp, err := call(ctx, c, to.RaftAddr, &nodev1.ReadRequest{ShardId: shardID, Query: q}, nodev1.NodeService.Read)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +143,7 @@ func (c *Client) Read(ctx context.Context, to node.Peer, shardID uint64, q *raft
 }
 
 func (c *Client) Wait(ctx context.Context, to node.Peer, shardID uint64, partitionIDs []uint64, wait, lookback time.Duration) (bool, error) {
-	resp, err := call(ctx, c, to, &nodev1.WaitRequest{
+	resp, err := call(ctx, c, to.RaftAddr, &nodev1.WaitRequest{
 		ShardId:      shardID,
 		PartitionIds: partitionIDs,
 		WaitMs:       uint32(min(max(wait.Milliseconds(), 0), 20000)),
@@ -146,7 +156,7 @@ func (c *Client) Wait(ctx context.Context, to node.Peer, shardID uint64, partiti
 }
 
 func (c *Client) Status(ctx context.Context, to node.Peer) ([]*nodev1.ReplicaStatus, error) {
-	resp, err := call(ctx, c, to, &nodev1.StatusRequest{}, nodev1.NodeService.Status)
+	resp, err := call(ctx, c, to.RaftAddr, &nodev1.StatusRequest{}, nodev1.NodeService.Status)
 	if err != nil {
 		return nil, err
 	}

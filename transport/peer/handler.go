@@ -14,10 +14,9 @@ import (
 	"github.com/wharfmq/wharf/transport/twirpapi"
 )
 
-// PathPrefix is where NewHandler's service lives; mount the handler there,
-// next to the client API:
-//
-//	mux.Handle(peer.PathPrefix, peer.NewHandler(n.NodeService(), logger))
+// PathPrefix is where NewHandler's service lives. The handler is the whole
+// of the peer port's HTTP server (on peerlink's RPC listener); it must
+// never be mounted on the API port.
 const PathPrefix = nodev1.NodeServicePathPrefix
 
 // maxRequestBytes bounds a request body: a proposal carries at most a full

@@ -4,23 +4,20 @@ import (
 	"context"
 
 	"github.com/wharfmq/wharf/core/node"
+	nodev1 "github.com/wharfmq/wharf/proto/wharf/node/v1"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
-	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 )
 
 var _ node.Joiner = (*Client)(nil)
 
-// Join asks a member to register a new node, through the member's public
-// ClusterService, and returns every registered node.
-func (c *Client) Join(ctx context.Context, memberAPIAddr string, n *raftv1.NodeRecord) ([]*raftv1.NodeRecord, error) {
-	admin := wharfv1.NewClusterServiceProtobufClient(baseURL(memberAPIAddr), c.http)
-	resp, err := admin.AddNode(ctx, &wharfv1.AddNodeRequest{NodeId: n.GetNodeId(), RaftAddr: n.GetRaftAddr(), ApiAddr: n.GetApiAddr()})
-	if err != nil {
-		return nil, fromTwirp(ctx, err)
-	}
-	var members []*raftv1.NodeRecord
-	for _, m := range resp.GetMembers() {
-		members = append(members, &raftv1.NodeRecord{NodeId: m.GetNodeId(), RaftAddr: m.GetRaftAddr(), ApiAddr: m.GetApiAddr()})
-	}
-	return members, nil
+// Join asks a member, at its peer (Raft) address, to register a new node
+// (NodeService.Join), and returns every registered node. Only a node the
+// peer port authenticates gets that far.
+func (c *Client) Join(ctx context.Context, memberRaftAddr string, n *raftv1.NodeRecord) ([]*raftv1.NodeRecord, error) {
+	return call(ctx, c, memberRaftAddr,
+		&nodev1.JoinRequest{NodeId: n.GetNodeId(), RaftAddr: n.GetRaftAddr(), ApiAddr: n.GetApiAddr()},
+		func(s nodev1.NodeService, ctx context.Context, req *nodev1.JoinRequest) ([]*raftv1.NodeRecord, error) {
+			resp, err := s.Join(ctx, req)
+			return resp.GetMembers(), err
+		})
 }

@@ -53,9 +53,9 @@ func serve(t *testing.T, svc nodev1.NodeService) (*Client, node.Peer) {
 	t.Helper()
 	srv := httptest.NewServer(NewHandler(svc, nil))
 	t.Cleanup(srv.Close)
-	c := NewClient()
+	c := NewClient(nil)
 	t.Cleanup(c.Close)
-	return c, node.Peer{ID: 7, APIAddr: srv.Listener.Addr().String()}
+	return c, node.Peer{ID: 7, RaftAddr: srv.Listener.Addr().String()}
 }
 
 func ctx(t *testing.T) context.Context {
@@ -113,8 +113,8 @@ func TestUnreachablePeerIsUnavailable(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now: the connection is refused
-	c := NewClient()
-	_, err = c.Propose(ctx(t), node.Peer{ID: 7, APIAddr: addr}, 3, []byte("cmd"))
+	c := NewClient(nil)
+	_, err = c.Propose(ctx(t), node.Peer{ID: 7, RaftAddr: addr}, 3, []byte("cmd"))
 	if core.CodeOf(err) != core.Unavailable {
 		t.Fatalf("propose to a closed port: %v, want unavailable (nothing was sent)", err)
 	}

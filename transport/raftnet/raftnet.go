@@ -10,8 +10,9 @@
 // itself (CRC-32C of the header and of the payload): TCP's own checksum
 // misses corruption often enough that a replicated log should not trust it.
 //
-// The package has no TLS; a node host configured for mutual TLS keeps
-// dragonboat's transport (see Factory).
+// The package does no authentication itself: wharfd gives it a listener
+// and a dialer of transport/peerlink (Factory.Listener, Factory.Dial),
+// which authenticate every connection before a frame is read.
 package raftnet
 
 import (
@@ -85,8 +86,15 @@ var (
 // Factory makes raftnet transports for dragonboat
 // (config.ExpertConfig.TransportFactory). Logger, if set, gets corrupt
 // frames and accept errors.
+//
+// Listener and Dial, if set, replace listening on the node host's listen
+// address and dialling plain TCP: wharfd passes transport/peerlink's Raft
+// sub-listener and dialer, so that only authenticated nodes reach the
+// frame reader. The transport closes Listener when it closes.
 type Factory struct {
-	Logger *slog.Logger
+	Logger   *slog.Logger
+	Listener net.Listener
+	Dial     func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 var _ config.TransportFactory = Factory{}
@@ -99,6 +107,8 @@ func (f Factory) Create(nhc config.NodeHostConfig, onBatch raftio.MessageHandler
 	}
 	return &Transport{
 		listenAddr: nhc.GetListenAddress(),
+		listener:   f.Listener,
+		dialFn:     f.Dial,
 		onBatch:    onBatch,
 		onChunk:    onChunk,
 		log:        log.With("component", "raftnet"),
@@ -120,6 +130,8 @@ func (Factory) Validate(addr string) bool {
 // and dials them to send.
 type Transport struct {
 	listenAddr string
+	listener   net.Listener // Factory.Listener; nil: listen on listenAddr
+	dialFn     func(ctx context.Context, addr string) (net.Conn, error)
 	onBatch    raftio.MessageHandler
 	onChunk    raftio.ChunkHandler
 	log        *slog.Logger
@@ -136,11 +148,15 @@ var _ raftio.ITransport = (*Transport)(nil)
 // Name names the transport in dragonboat's logs.
 func (t *Transport) Name() string { return "wharf-raftnet" }
 
-// Start listens on the node host's listen address.
+// Start listens on the node host's listen address, or accepts from
+// Factory.Listener.
 func (t *Transport) Start() error {
-	ln, err := net.Listen("tcp", t.listenAddr)
-	if err != nil {
-		return fmt.Errorf("raftnet: listen on %s: %w", t.listenAddr, err)
+	ln := t.listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", t.listenAddr); err != nil {
+			return fmt.Errorf("raftnet: listen on %s: %w", t.listenAddr, err)
+		}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -344,6 +360,15 @@ func (t *Transport) dial(ctx context.Context, target string) (net.Conn, error) {
 	t.mu.Unlock()
 	if closed {
 		return nil, errClosed
+	}
+	if t.dialFn != nil {
+		ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
+		c, err := t.dialFn(ctx, target)
+		if err != nil {
+			return nil, fmt.Errorf("raftnet: dial %s: %w", target, err)
+		}
+		return c, nil
 	}
 	d := net.Dialer{Timeout: dialTimeout, KeepAlive: keepAlive}
 	c, err := d.DialContext(ctx, "tcp", target)

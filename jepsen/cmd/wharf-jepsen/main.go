@@ -44,6 +44,7 @@ func run(args []string) int {
 	fs.StringVar(&o.Repo, "repo", ".", "the Wharf module to build wharfd from")
 	fs.Uint64Var(&o.Seed, "seed", 0, "seed of the clients' and nemeses' choices (0: from the clock)")
 	fs.BoolVar(&o.Auth, "auth", false, "authentication on: the nodes start with a bootstrap admin key and the clients sign every request with it")
+	fs.StringVar(&o.PeerAuth, "peer-auth", jepsen.PeerTLS, "how the nodes authenticate each other on their peer ports: tls (mutual TLS, a CA made for the run), key (a cluster key) or none (--insecure)")
 	nodeArgs := fs.String("wharfd-args", "", `extra flags for every wharfd, space-separated (e.g. "--snapshot-entries 50")`)
 	muts := fs.String("mutants", "", "planted bugs (core/mutants) to run one after another, each in a failpoint build: comma-separated names or all; the run reports which the checkers caught")
 	minCaught := fs.Int("min-caught", 3, "with -mutants: exit 0 when at least this many planted bugs were caught")

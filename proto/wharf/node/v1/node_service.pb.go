@@ -504,11 +504,117 @@ func (x *ReplicaStatus) GetMembers() map[uint64]string {
 	return nil
 }
 
+type JoinRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0: the cluster chooses one.
+	NodeId        uint64 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RaftAddr      string `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	ApiAddr       string `protobuf:"bytes,3,opt,name=api_addr,json=apiAddr,proto3" json:"api_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRequest) Reset() {
+	*x = JoinRequest{}
+	mi := &file_wharf_node_v1_node_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRequest) ProtoMessage() {}
+
+func (x *JoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_node_v1_node_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
+func (*JoinRequest) Descriptor() ([]byte, []int) {
+	return file_wharf_node_v1_node_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *JoinRequest) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *JoinRequest) GetRaftAddr() string {
+	if x != nil {
+		return x.RaftAddr
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetApiAddr() string {
+	if x != nil {
+		return x.ApiAddr
+	}
+	return ""
+}
+
+type JoinResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every registered node, the new one included.
+	Members       []*v1.NodeRecord `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinResponse) Reset() {
+	*x = JoinResponse{}
+	mi := &file_wharf_node_v1_node_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinResponse) ProtoMessage() {}
+
+func (x *JoinResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wharf_node_v1_node_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
+func (*JoinResponse) Descriptor() ([]byte, []int) {
+	return file_wharf_node_v1_node_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *JoinResponse) GetMembers() []*v1.NodeRecord {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
 var File_wharf_node_v1_node_service_proto protoreflect.FileDescriptor
 
 const file_wharf_node_v1_node_service_proto_rawDesc = "" +
 	"\n" +
-	" wharf/node/v1/node_service.proto\x12\rwharf.node.v1\x1a\x19wharf/raft/v1/query.proto\"E\n" +
+	" wharf/node/v1/node_service.proto\x12\rwharf.node.v1\x1a\x18wharf/raft/v1/meta.proto\x1a\x19wharf/raft/v1/query.proto\"E\n" +
 	"\x0eProposeRequest\x12\x19\n" +
 	"\bshard_id\x18\x01 \x01(\x04R\ashardId\x12\x18\n" +
 	"\acommand\x18\x02 \x01(\fR\acommand\")\n" +
@@ -540,12 +646,19 @@ const file_wharf_node_v1_node_service_proto_rawDesc = "" +
 	"\amembers\x18\x06 \x03(\v2).wharf.node.v1.ReplicaStatus.MembersEntryR\amembers\x1a:\n" +
 	"\fMembersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x04R\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xa0\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"^\n" +
+	"\vJoinRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x1b\n" +
+	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
+	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\"C\n" +
+	"\fJoinResponse\x123\n" +
+	"\amembers\x18\x01 \x03(\v2\x19.wharf.raft.v1.NodeRecordR\amembers2\xe1\x02\n" +
 	"\vNodeService\x12H\n" +
 	"\aPropose\x12\x1d.wharf.node.v1.ProposeRequest\x1a\x1e.wharf.node.v1.ProposeResponse\x12?\n" +
 	"\x04Read\x12\x1a.wharf.node.v1.ReadRequest\x1a\x1b.wharf.node.v1.ReadResponse\x12?\n" +
 	"\x04Wait\x12\x1a.wharf.node.v1.WaitRequest\x1a\x1b.wharf.node.v1.WaitResponse\x12E\n" +
-	"\x06Status\x12\x1c.wharf.node.v1.StatusRequest\x1a\x1d.wharf.node.v1.StatusResponseB5Z3github.com/wharfmq/wharf/proto/wharf/node/v1;nodev1b\x06proto3"
+	"\x06Status\x12\x1c.wharf.node.v1.StatusRequest\x1a\x1d.wharf.node.v1.StatusResponse\x12?\n" +
+	"\x04Join\x12\x1a.wharf.node.v1.JoinRequest\x1a\x1b.wharf.node.v1.JoinResponseB5Z3github.com/wharfmq/wharf/proto/wharf/node/v1;nodev1b\x06proto3"
 
 var (
 	file_wharf_node_v1_node_service_proto_rawDescOnce sync.Once
@@ -559,7 +672,7 @@ func file_wharf_node_v1_node_service_proto_rawDescGZIP() []byte {
 	return file_wharf_node_v1_node_service_proto_rawDescData
 }
 
-var file_wharf_node_v1_node_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_wharf_node_v1_node_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_wharf_node_v1_node_service_proto_goTypes = []any{
 	(*ProposeRequest)(nil),      // 0: wharf.node.v1.ProposeRequest
 	(*ProposeResponse)(nil),     // 1: wharf.node.v1.ProposeResponse
@@ -570,28 +683,34 @@ var file_wharf_node_v1_node_service_proto_goTypes = []any{
 	(*StatusRequest)(nil),       // 6: wharf.node.v1.StatusRequest
 	(*StatusResponse)(nil),      // 7: wharf.node.v1.StatusResponse
 	(*ReplicaStatus)(nil),       // 8: wharf.node.v1.ReplicaStatus
-	nil,                         // 9: wharf.node.v1.ReplicaStatus.MembersEntry
-	(*v1.ShardQuery)(nil),       // 10: wharf.raft.v1.ShardQuery
-	(*v1.ShardQueryResult)(nil), // 11: wharf.raft.v1.ShardQueryResult
+	(*JoinRequest)(nil),         // 9: wharf.node.v1.JoinRequest
+	(*JoinResponse)(nil),        // 10: wharf.node.v1.JoinResponse
+	nil,                         // 11: wharf.node.v1.ReplicaStatus.MembersEntry
+	(*v1.ShardQuery)(nil),       // 12: wharf.raft.v1.ShardQuery
+	(*v1.ShardQueryResult)(nil), // 13: wharf.raft.v1.ShardQueryResult
+	(*v1.NodeRecord)(nil),       // 14: wharf.raft.v1.NodeRecord
 }
 var file_wharf_node_v1_node_service_proto_depIdxs = []int32{
-	10, // 0: wharf.node.v1.ReadRequest.query:type_name -> wharf.raft.v1.ShardQuery
-	11, // 1: wharf.node.v1.ReadResponse.result:type_name -> wharf.raft.v1.ShardQueryResult
+	12, // 0: wharf.node.v1.ReadRequest.query:type_name -> wharf.raft.v1.ShardQuery
+	13, // 1: wharf.node.v1.ReadResponse.result:type_name -> wharf.raft.v1.ShardQueryResult
 	8,  // 2: wharf.node.v1.StatusResponse.replicas:type_name -> wharf.node.v1.ReplicaStatus
-	9,  // 3: wharf.node.v1.ReplicaStatus.members:type_name -> wharf.node.v1.ReplicaStatus.MembersEntry
-	0,  // 4: wharf.node.v1.NodeService.Propose:input_type -> wharf.node.v1.ProposeRequest
-	2,  // 5: wharf.node.v1.NodeService.Read:input_type -> wharf.node.v1.ReadRequest
-	4,  // 6: wharf.node.v1.NodeService.Wait:input_type -> wharf.node.v1.WaitRequest
-	6,  // 7: wharf.node.v1.NodeService.Status:input_type -> wharf.node.v1.StatusRequest
-	1,  // 8: wharf.node.v1.NodeService.Propose:output_type -> wharf.node.v1.ProposeResponse
-	3,  // 9: wharf.node.v1.NodeService.Read:output_type -> wharf.node.v1.ReadResponse
-	5,  // 10: wharf.node.v1.NodeService.Wait:output_type -> wharf.node.v1.WaitResponse
-	7,  // 11: wharf.node.v1.NodeService.Status:output_type -> wharf.node.v1.StatusResponse
-	8,  // [8:12] is the sub-list for method output_type
-	4,  // [4:8] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	11, // 3: wharf.node.v1.ReplicaStatus.members:type_name -> wharf.node.v1.ReplicaStatus.MembersEntry
+	14, // 4: wharf.node.v1.JoinResponse.members:type_name -> wharf.raft.v1.NodeRecord
+	0,  // 5: wharf.node.v1.NodeService.Propose:input_type -> wharf.node.v1.ProposeRequest
+	2,  // 6: wharf.node.v1.NodeService.Read:input_type -> wharf.node.v1.ReadRequest
+	4,  // 7: wharf.node.v1.NodeService.Wait:input_type -> wharf.node.v1.WaitRequest
+	6,  // 8: wharf.node.v1.NodeService.Status:input_type -> wharf.node.v1.StatusRequest
+	9,  // 9: wharf.node.v1.NodeService.Join:input_type -> wharf.node.v1.JoinRequest
+	1,  // 10: wharf.node.v1.NodeService.Propose:output_type -> wharf.node.v1.ProposeResponse
+	3,  // 11: wharf.node.v1.NodeService.Read:output_type -> wharf.node.v1.ReadResponse
+	5,  // 12: wharf.node.v1.NodeService.Wait:output_type -> wharf.node.v1.WaitResponse
+	7,  // 13: wharf.node.v1.NodeService.Status:output_type -> wharf.node.v1.StatusResponse
+	10, // 14: wharf.node.v1.NodeService.Join:output_type -> wharf.node.v1.JoinResponse
+	10, // [10:15] is the sub-list for method output_type
+	5,  // [5:10] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_wharf_node_v1_node_service_proto_init() }
@@ -605,7 +724,7 @@ func file_wharf_node_v1_node_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wharf_node_v1_node_service_proto_rawDesc), len(file_wharf_node_v1_node_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
