@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lni/dragonboat/v4/config"
 	pb "github.com/lni/dragonboat/v4/raftpb"
 )
 
@@ -105,7 +106,7 @@ func TestLyingLengthCostsOnlyWhatArrived(t *testing.T) {
 			t.Fatal("a frame still within its deadline was dropped")
 		}
 	}
-	// Four connections, each holding one first step (64 KiB), plus the
+	// Four connections, each holding one segment (64 KiB), plus the
 	// read buffers: well under one announced payload.
 	if grew := allocated() - before; grew > 4<<20 {
 		t.Fatalf("4 frames announcing %d bytes and sending 10 cost %d bytes", announced, grew)
@@ -314,29 +315,76 @@ func (r *trickle) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func TestPayloadsGrowInStepsAndBuffersComeBack(t *testing.T) {
-	var pool bufferPool
-	for _, n := range []int{0, 1, firstStep - 1, firstStep, firstStep + 1, 3 << 20, keepBuffer, keepBuffer + 1, 9 << 20} {
+func TestPayloadsArriveWholeAndGiveTheirBudgetBack(t *testing.T) {
+	tr := Factory{}.Create(config.NodeHostConfig{RaftAddress: "127.0.0.1:0"}, nil, nil).(*Transport)
+	free := func() int {
+		tr.budget.mu.Lock()
+		defer tr.budget.mu.Unlock()
+		return tr.budget.free
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range []int{0, 1, segmentSize - 1, segmentSize, segmentSize + 1, 3 << 20, keepBuffer, keepBuffer + 1, 9 << 20} {
 		want := make([]byte, n)
 		for i := range want {
 			want[i] = byte(i * 7)
 		}
-		b, err := pool.read(&trickle{data: want, step: 50 << 10}, n)
+		p, err := tr.readPayload(&trickle{data: want, step: 50 << 10}, n, deadline)
 		if err != nil {
 			t.Fatalf("%d bytes: %v", n, err)
 		}
-		if !bytes.Equal(*b, want) {
+		if !bytes.Equal(*p.buf, want) {
 			t.Fatalf("%d bytes: payload differs", n)
 		}
-		pooled := n <= keepBuffer
-		if c := cap(*b); pooled && (c&(c-1) != 0 || c < firstStep) {
+		if c := cap(*p.buf); n <= keepBuffer && (c&(c-1) != 0 || c < segmentSize) {
 			t.Fatalf("%d bytes in a buffer of %d, not a pooled class", n, c)
 		}
-		pool.put(b)
+		tr.done(p)
+		if free() != payloadBudget {
+			t.Fatalf("%d bytes: %d of the budget free after done, want all %d", n, free(), payloadBudget)
+		}
 	}
-	// A short payload returns its buffer and reports what arrived.
-	_, err := pool.read(&trickle{data: make([]byte, 10), step: 10}, 1000)
+	// A short payload reports what arrived and gives the budget back.
+	_, err := tr.readPayload(&trickle{data: make([]byte, 10), step: 10}, 1<<20, deadline)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("short payload: %v, want unexpected EOF", err)
 	}
+	if free() != payloadBudget {
+		t.Fatalf("%d of the budget free after a short payload, want all %d", free(), payloadBudget)
+	}
+}
+
+func TestPayloadBudgetBoundsLongFramesInFlight(t *testing.T) {
+	recv := newSink()
+	_, addr := startWith(t, recv, func(l *limits) {
+		l.payloadBudget = 1 << 20
+		// Every frame gets a second: the liar's ends first.
+		l.frameFloor, l.frameRate = time.Second, 1<<40
+	})
+	// A liar reserves the whole budget and sends nothing more.
+	liar := dial(t, addr)
+	if _, err := liar.Write(header(kindBatch, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	// A short frame needs no budget and passes at once.
+	if _, err := dial(t, addr).Write(goodFrame(t)); err != nil {
+		t.Fatal(err)
+	}
+	recv.wait(t, 1)
+	time.Sleep(300 * time.Millisecond)
+	// A long one waits for the budget: once the liar is dropped at its
+	// deadline, it passes.
+	sender, _ := start(t, newSink())
+	c, err := sender.GetConnection(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SendMessageBatch(batch(1, 200<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if !closedWithin(liar, 5*time.Second) {
+		t.Fatal("the liar holding the budget was not dropped")
+	}
+	recv.wait(t, 1)
 }

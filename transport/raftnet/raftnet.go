@@ -184,6 +184,7 @@ func (f Factory) Create(nhc config.NodeHostConfig, onBatch raftio.MessageHandler
 		log:        log.With("component", "raftnet"),
 		conns:      map[net.Conn]struct{}{},
 		limits:     defaultLimits,
+		budget:     newBudget(defaultLimits.payloadBudget),
 	}
 }
 
@@ -206,6 +207,7 @@ type Transport struct {
 	log        *slog.Logger
 	limits     limits
 	buffers    bufferPool // payload buffers, shared by the connections
+	budget     *budget    // bytes reserved by long payloads being read
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -223,14 +225,17 @@ type limits struct {
 	frameRate    int           // its length at this many bytes a second
 	conns        int           // accepted connections open at once
 	connsPerHost int           // of them from one remote host
+	// payloadBudget is the size of Transport.budget (payload.go).
+	payloadBudget int
 }
 
 var defaultLimits = limits{
-	idle:         idleTimeout,
-	frameFloor:   frameTimeoutFloor,
-	frameRate:    minFrameRate,
-	conns:        maxConns,
-	connsPerHost: maxConnsPerHost,
+	idle:          idleTimeout,
+	frameFloor:    frameTimeoutFloor,
+	frameRate:     minFrameRate,
+	conns:         maxConns,
+	connsPerHost:  maxConnsPerHost,
+	payloadBudget: payloadBudget,
 }
 
 // frameTimeout is how long a frame of n payload bytes may take to arrive.
@@ -345,20 +350,24 @@ func (t *Transport) serve(c net.Conn) {
 			}
 			return
 		}
-		if err := c.SetReadDeadline(time.Now().Add(t.limits.frameTimeout(n))); err != nil {
+		deadline := time.Now().Add(t.limits.frameTimeout(n))
+		if err := c.SetReadDeadline(deadline); err != nil {
 			return
 		}
-		buf, err := t.buffers.read(r, n)
+		p, err := t.readPayload(r, n, deadline)
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
 				drop(fmt.Errorf("%w: %d-byte payload not received within %v", errBadFrame, n, t.limits.frameTimeout(n)))
+			case errors.Is(err, errNoBudget):
+				drop(err)
 			}
 			return
 		}
-		ok := t.handle(c, kind, *buf, crc, drop)
+		ok := t.handle(c, kind, *p.buf, crc, drop)
 		// dragonboat's Unmarshal copies what it keeps (entry commands,
 		// chunk data, strings), so nothing refers to the buffer any more.
-		t.buffers.put(buf)
+		t.done(p)
 		if !ok {
 			return
 		}

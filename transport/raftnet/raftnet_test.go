@@ -64,6 +64,7 @@ func startWith(t *testing.T, s *sink, shape func(*limits)) (*Transport, string) 
 	tr := Factory{}.Create(config.NodeHostConfig{RaftAddress: "127.0.0.1:0"}, s.batch, s.chunk).(*Transport)
 	if shape != nil {
 		shape(&tr.limits)
+		tr.budget = newBudget(tr.limits.payloadBudget)
 	}
 	if err := tr.Start(); err != nil {
 		t.Fatal(err)
