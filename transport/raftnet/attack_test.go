@@ -388,3 +388,23 @@ func TestPayloadBudgetBoundsLongFramesInFlight(t *testing.T) {
 	}
 	recv.wait(t, 1)
 }
+
+func TestCloseDoesNotWaitForFramesWaitingForBudget(t *testing.T) {
+	recv := newSink()
+	tr, addr := startWith(t, recv, func(l *limits) {
+		l.payloadBudget = 1 << 20
+		l.frameFloor = time.Minute
+	})
+	// One frame holds the budget, the next waits for it.
+	for range 2 {
+		if _, err := dial(t, addr).Write(header(kindBatch, 1<<20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	tr.Close()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Close took %v with a frame waiting for budget", took)
+	}
+}

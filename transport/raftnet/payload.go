@@ -95,7 +95,8 @@ func (p *bufferPool) put(b *[]byte) {
 type budget struct {
 	mu      sync.Mutex
 	free    int
-	changed chan struct{} // closed, and replaced, when bytes come back
+	stopped bool          // the transport closed: nobody waits any more
+	changed chan struct{} // closed, and replaced, when bytes come back or on stop
 }
 
 func newBudget(n int) *budget { return &budget{free: n, changed: make(chan struct{})} }
@@ -110,6 +111,10 @@ func (b *budget) acquire(n int, deadline time.Time) error {
 	}()
 	for {
 		b.mu.Lock()
+		if b.stopped {
+			b.mu.Unlock()
+			return errClosed
+		}
 		if b.free >= n {
 			b.free -= n
 			b.mu.Unlock()
@@ -134,9 +139,23 @@ func (b *budget) release(n int) {
 	}
 	b.mu.Lock()
 	b.free += n
+	b.broadcast()
+	b.mu.Unlock()
+}
+
+// stop ends every wait, now and later, so that Transport.Close need not
+// wait for frame deadlines.
+func (b *budget) stop() {
+	b.mu.Lock()
+	b.stopped = true
+	b.broadcast()
+	b.mu.Unlock()
+}
+
+// broadcast wakes the waiters; b.mu is held.
+func (b *budget) broadcast() {
 	close(b.changed)
 	b.changed = make(chan struct{})
-	b.mu.Unlock()
 }
 
 // payload is a frame's payload as read: give it back with done.

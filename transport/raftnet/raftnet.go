@@ -280,6 +280,7 @@ func (t *Transport) Addr() net.Addr {
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	t.closed = true
+	t.budget.stop() // frames waiting for payload budget end now
 	if t.ln != nil {
 		t.ln.Close()
 	}
