@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/wharfmq/wharf/core/kv"
+	"github.com/wharfmq/wharf/core/validate"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
 
@@ -33,7 +34,25 @@ func Apply(tx kv.Txn, index uint64, cmd *raftv1.QueueCommand) (Applied, error) {
 	if index <= shard.AppliedIndex && index != 0 {
 		return Applied{}, fmt.Errorf("apply index %d: already applied up to %d", index, shard.AppliedIndex)
 	}
+	// A command that breaks the API limits or the clock horizon was forged
+	// or corrupted (nodes build commands from checked requests): it is
+	// refused whole, before the clock moves, and leaves nothing but its
+	// index. The check reads only the command, so every replica refuses
+	// the same commands.
+	if err := validate.QueueCommand(cmd); err != nil {
+		shard.AppliedIndex = index
+		if err := putRecord(tx, shardKey(), shard); err != nil {
+			return Applied{}, err
+		}
+		return Applied{Result: &raftv1.QueueResult{AppliedMs: shard.ClockMs,
+			Status: status(raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "refused command: %v", err)}}, nil
+	}
 	// The shard clock never goes back, whatever the proposers' clocks do.
+	// It does go forward as far as a command says (up to the horizon
+	// validate.QueueCommand enforces): a cluster restarted after days down
+	// must expire what expired meanwhile, and nothing in a command tells a
+	// legitimate jump from a forged one. Keeping forged commands out is the
+	// peer port's job (docs/design.md, "Time and ids").
 	if cmd.GetNowMs() > shard.ClockMs {
 		shard.ClockMs = cmd.GetNowMs()
 	}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 )
 
@@ -326,6 +328,8 @@ func TestShardClockIsMonotonic(t *testing.T) {
 
 func TestBadCommands(t *testing.T) {
 	q := standardQueue(1)
+	otherQueue := proto.CloneOf(q)
+	otherQueue.QueueId = 99
 	big := entry(string(make([]byte, 300*1024)))
 	for _, tc := range []struct {
 		name string
@@ -339,7 +343,7 @@ func TestBadCommands(t *testing.T) {
 		{"receive 0", &raftv1.QueueCommand{Op: &raftv1.QueueCommand_Receive{Receive: &raftv1.Receive{Partition: q}}}, raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
 		{"negative visibility", &raftv1.QueueCommand{Op: &raftv1.QueueCommand_Receive{Receive: &raftv1.Receive{Partition: q, MaxMessages: 1, VisibilityTimeoutSeconds: -1}}}, raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
 		{"empty delete", &raftv1.QueueCommand{Op: &raftv1.QueueCommand_DeleteMessages{DeleteMessages: &raftv1.DeleteMessages{Partition: q}}}, raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
-		{"wrong queue id for partition", &raftv1.QueueCommand{Op: &raftv1.QueueCommand_Send{Send: &raftv1.Send{Partition: &raftv1.PartitionConfig{QueueId: 99, PartitionId: q.PartitionId}, Entries: []*raftv1.SendEntry{entry("a")}}}}, raftv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION},
+		{"wrong queue id for partition", &raftv1.QueueCommand{Op: &raftv1.QueueCommand_Send{Send: &raftv1.Send{Partition: otherQueue, Entries: []*raftv1.SendEntry{entry("a")}}}}, raftv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newShard(t)
@@ -351,9 +355,10 @@ func TestBadCommands(t *testing.T) {
 	}
 	t.Run("body over the queue maximum", func(t *testing.T) {
 		s := newShard(t)
+		// Refused whole, as a forged command (the node never proposes it).
 		res := s.send(q, big)
-		if codeOf(res.Sent[0].Status) != raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {
-			t.Fatalf("oversized body: %v", res.Sent[0])
+		if codeOf(res.Status) != raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT || len(res.Sent) != 0 {
+			t.Fatalf("oversized body: %v", res)
 		}
 		if v, _, _ := s.counts(q); v != 0 {
 			t.Fatal("oversized body stored")

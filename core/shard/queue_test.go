@@ -418,3 +418,37 @@ func TestQueueSMLookupDuringClose(t *testing.T) {
 		t.Fatalf("second close: %v", err)
 	}
 }
+
+// A forged command in a batch (issue 11: NodeService Propose took anyone's)
+// is refused with a result naming the field, stores nothing and leaves the
+// clock; the good commands around it apply.
+func TestQueueSMRefusesForgedCommands(t *testing.T) {
+	s, _ := openQueueSM(t, vfs.NewMem(), QueueHooks{})
+	p := partition(1)
+	forgedLimit := proto.CloneOf(p)
+	forgedLimit.MaximumMessageBytes = 4 << 20
+	var index uint64
+	out := update(t, s, &index,
+		sendCmd(t0, p, "a"),
+		sendCmd(t0+1, forgedLimit, string(bytes.Repeat([]byte{'x'}, 3<<20))),
+		mustMarshal(&raftv1.QueueCommand{NowMs: 1<<63 - 1, Op: &raftv1.QueueCommand_Tick{Tick: &raftv1.Tick{}}}),
+		receiveCmd(t0+2, p, 10),
+	)
+	for i, field := range map[int]string{1: "send.partition.maximum_message_bytes", 2: "now_ms"} {
+		r := result(t, out[i])
+		if r.GetStatus().GetCode() != raftv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT || !bytes.Contains([]byte(r.GetStatus().GetMessage()), []byte(field)) {
+			t.Fatalf("forged entry %d: result %v, want a refusal naming %s", i, r, field)
+		}
+	}
+	r := result(t, out[3])
+	if len(r.Delivered) != 1 || r.Delivered[0].Message.Body != "a" || r.Delivered[0].Message.VisibleAtMs != t0+2+30_000 {
+		t.Fatalf("receive after the forged entries: %v", r)
+	}
+	st, err := s.Lookup(ShardStateQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.(*raftv1.ShardState); got.AppliedIndex != 4 || got.ClockMs != t0+2 {
+		t.Fatalf("shard state = %v, want index 4 and clock %d", got, t0+2)
+	}
+}

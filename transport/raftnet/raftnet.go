@@ -25,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -43,8 +44,10 @@ import (
 //	[8:12]  CRC-32C of the payload
 //	[12:16] CRC-32C of bytes [0:12]
 //
-// The header's own checksum is checked before the length is trusted, so a
-// corrupt length never makes the reader allocate.
+// The header's own checksum, its kind and the length allowed for that kind
+// are checked before anything is allocated for the payload, and the payload
+// is then read in steps that grow only as its bytes arrive (payload.go), so
+// a header that lies about its length costs what was really sent.
 const (
 	headerSize = 16
 	version    = 1
@@ -54,16 +57,78 @@ const (
 	kindBye    = 3 // the sender of a snapshot is done; answer with kindByeAck
 	kindByeAck = 4
 
-	// maxPayload bounds one frame. dragonboat caps a message batch at 64
-	// MiB and a snapshot chunk at 2 MiB of data; the bound leaves room and
-	// still refuses absurd lengths.
-	maxPayload = 128 << 20
+	// The payload bounds come from what dragonboat really sends (the
+	// values are its internal/settings; the package is internal, hence the
+	// copies).
+	//
+	// dbMaxMessageBatchSize is settings.MaxMessageBatchSize (hard.go): the
+	// transport adds messages to a batch while the sum of their
+	// SizeUpperLimit stays under it, and sends the message that crosses it
+	// in a batch of its own (internal/transport/transport.go,
+	// processMessages). That lone message is a Replicate holding at most
+	// settings.Soft.MaxEntrySize of entries (by default this same 64 MiB;
+	// raft.go makeReplicateMessage, limitSize), unless a single entry is
+	// larger, and Wharf's largest entry is one client batch,
+	// core.MaxBatchEntries bodies of core.MaxMaximumMessageBytes (10 MiB)
+	// plus its fields, well under it. (core/node's maxInMemLog, 64 MiB,
+	// bounds the unapplied log a replica holds, not a message.)
+	dbMaxMessageBatchSize = 64 << 20
+	// dbSnapshotChunkSize is settings.SnapshotChunkSize: the data of one
+	// snapshot chunk, streamed or read from a snapshot file
+	// (internal/rsm/chunkwriter.go, internal/transport/snapshot.go).
+	dbSnapshotChunkSize = 2 << 20
+
+	// maxBatchPayload bounds a kindBatch payload. SizeUpperLimit counts at
+	// least 128 bytes for every entry and message it sums, and marshalling
+	// frames each with at most 6 more bytes (a tag and a length), so the
+	// marshalled batch exceeds the 64 MiB sum by less than 1/16; 64 KiB
+	// more covers the batch's own fields (source address, versions).
+	maxBatchPayload = dbMaxMessageBatchSize + dbMaxMessageBatchSize/16 + 64<<10
+	// maxChunkPayload bounds a kindChunk payload: the chunk's data plus its
+	// fields (ids, the snapshot's file path, the membership, an external
+	// file's metadata), which 1 MiB leaves ample room for.
+	maxChunkPayload = dbSnapshotChunkSize + 1<<20
+
 	// readBuffer is the receiver's buffer: many frames fit, so a busy
 	// connection is read with few system calls.
 	readBuffer = 64 << 10
 	// keepBuffer is the largest frame buffer a connection keeps for the
 	// next frame; a larger one (a big batch or chunk) is dropped after use.
 	keepBuffer = 4 << 20
+
+	// idleTimeout closes a connection that brings no frame for this long.
+	// dragonboat's own sender closes a message connection after a minute
+	// with nothing to send (internal/transport/transport.go, idleTimeout),
+	// and a connection can be that quiet in a healthy cluster: dragonboat
+	// keeps StreamConnections connections per peer, each for a quarter of
+	// the shards, and only a leader's heartbeats (every HeartbeatRTT *
+	// RTTMillisecond, 100 ms in core/node) and the answers to them are
+	// periodic, so a connection whose shards are all led by a third node
+	// carries nothing. Closing such a connection before its sender does
+	// would lose the next message sent on it; the bound gives dragonboat's
+	// minute a margin. A snapshot connection sends chunk after chunk
+	// (a chunk is read from disk between two), far more often.
+	idleTimeout = 75 * time.Second
+	// frameTimeoutFloor and minFrameRate bound the time a frame may take
+	// to arrive once its header has: the floor plus its length at the
+	// lowest rate a peer is expected to sustain. The sender gives up
+	// writing a frame after writeTimeout; the floor matches it, and at 1
+	// MiB/s the largest batch gets a minute more.
+	frameTimeoutFloor = writeTimeout
+	minFrameRate      = 1 << 20 // bytes per second
+
+	// maxConns and maxConnsPerHost cap the accepted connections (connlimit.go).
+	// A peer opens StreamConnections (4) message connections to each node
+	// and one connection per snapshot it streams, at most
+	// MaxSnapshotConnections (64) at once over all its targets: 68 from
+	// one host at the very worst, a handful in practice (one snapshot per
+	// shard that needs it). The per-host cap leaves room for that worst
+	// case, and for the nodes of a local cluster, which share 127.0.0.1.
+	// The total allows a cluster of dozens of nodes; a connection costs
+	// its read buffer (64 KiB) and a goroutine while it lives, so the cap
+	// bounds that cost at about 40 MiB.
+	maxConns        = 512
+	maxConnsPerHost = 128
 
 	dialTimeout  = 5 * time.Second
 	writeTimeout = 10 * time.Second
@@ -74,6 +139,21 @@ const (
 	// open files), so the loop does not spin.
 	acceptBackoff = 50 * time.Millisecond
 )
+
+// maxPayload is the longest payload a frame of the kind may carry, and
+// whether the kind is known at all. Both ends use it: readHeader refuses a
+// header announcing more, and send refuses to build such a frame.
+func maxPayload(kind byte) (int, bool) {
+	switch kind {
+	case kindBatch:
+		return maxBatchPayload, true
+	case kindChunk:
+		return maxChunkPayload, true
+	case kindBye, kindByeAck:
+		return 0, true
+	}
+	return 0, false
+}
 
 var (
 	magic      = [2]byte{'W', 'R'}
@@ -113,6 +193,8 @@ func (f Factory) Create(nhc config.NodeHostConfig, onBatch raftio.MessageHandler
 		onChunk:    onChunk,
 		log:        log.With("component", "raftnet"),
 		conns:      map[net.Conn]struct{}{},
+		limits:     defaultLimits,
+		budget:     newBudget(defaultLimits.payloadBudget),
 	}
 }
 
@@ -135,6 +217,9 @@ type Transport struct {
 	onBatch    raftio.MessageHandler
 	onChunk    raftio.ChunkHandler
 	log        *slog.Logger
+	limits     limits
+	buffers    bufferPool // payload buffers, shared by the connections
+	budget     *budget    // bytes reserved by long payloads being read
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -144,6 +229,31 @@ type Transport struct {
 }
 
 var _ raftio.ITransport = (*Transport)(nil)
+
+// limits are the receiver's time and connection bounds; tests shorten them.
+type limits struct {
+	idle         time.Duration // no frame begun for this long: close
+	frameFloor   time.Duration // a begun frame may take this long, plus
+	frameRate    int           // its length at this many bytes a second
+	conns        int           // accepted connections open at once
+	connsPerHost int           // of them from one remote host
+	// payloadBudget is the size of Transport.budget (payload.go).
+	payloadBudget int
+}
+
+var defaultLimits = limits{
+	idle:          idleTimeout,
+	frameFloor:    frameTimeoutFloor,
+	frameRate:     minFrameRate,
+	conns:         maxConns,
+	connsPerHost:  maxConnsPerHost,
+	payloadBudget: payloadBudget,
+}
+
+// frameTimeout is how long a frame of n payload bytes may take to arrive.
+func (l limits) frameTimeout(n int) time.Duration {
+	return l.frameFloor + time.Duration(n)*time.Second/time.Duration(l.frameRate)
+}
 
 // Name names the transport in dragonboat's logs.
 func (t *Transport) Name() string { return "wharf-raftnet" }
@@ -166,7 +276,7 @@ func (t *Transport) Start() error {
 	}
 	t.ln = ln
 	t.wg.Add(1)
-	go t.accept(ln)
+	go t.accept(capConns(ln, t.limits.conns, t.limits.connsPerHost, t.log))
 	return nil
 }
 
@@ -186,6 +296,7 @@ func (t *Transport) Addr() net.Addr {
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	t.closed = true
+	t.budget.stop() // frames waiting for payload budget end now
 	if t.ln != nil {
 		t.ln.Close()
 	}
@@ -226,7 +337,9 @@ func (t *Transport) accept(ln net.Listener) {
 }
 
 // serve reads frames from one connection until it fails or ends. A bad
-// frame ends the connection: after it, the stream cannot be trusted.
+// frame ends the connection: after it, the stream cannot be trusted. So
+// does silence: a connection must begin a frame within limits.idle of the
+// last, and finish it within limits.frameTimeout of its header.
 func (t *Transport) serve(c net.Conn) {
 	defer t.wg.Done()
 	defer func() {
@@ -240,63 +353,85 @@ func (t *Transport) serve(c net.Conn) {
 		t.log.Warn("drop raft connection", "remote", c.RemoteAddr().String(), "err", err)
 	}
 	var hdr [headerSize]byte
-	var payload []byte
 	for {
+		if err := c.SetReadDeadline(time.Now().Add(t.limits.idle)); err != nil {
+			return
+		}
 		kind, n, crc, err := readHeader(r, hdr[:])
 		if err != nil {
-			if errors.Is(err, errBadFrame) {
+			switch {
+			case errors.Is(err, errBadFrame):
+				drop(err)
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				t.log.Debug("close idle raft connection", "remote", c.RemoteAddr().String(), "idle", t.limits.idle)
+			}
+			return
+		}
+		deadline := time.Now().Add(t.limits.frameTimeout(n))
+		if err := c.SetReadDeadline(deadline); err != nil {
+			return
+		}
+		p, err := t.readPayload(r, n, deadline)
+		if err != nil {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				drop(fmt.Errorf("%w: %d-byte payload not received within %v", errBadFrame, n, t.limits.frameTimeout(n)))
+			case errors.Is(err, errNoBudget):
 				drop(err)
 			}
 			return
 		}
-		if cap(payload) < int(n) {
-			payload = make([]byte, n)
-		}
-		payload = payload[:n]
-		if _, err := io.ReadFull(r, payload); err != nil {
+		ok := t.handle(c, kind, *p.buf, crc, drop)
+		// dragonboat's Unmarshal copies what it keeps (entry commands,
+		// chunk data, strings), so nothing refers to the buffer any more.
+		t.done(p)
+		if !ok {
 			return
-		}
-		if crc32.Checksum(payload, castagnoli) != crc {
-			drop(fmt.Errorf("%w: payload checksum", errBadFrame))
-			return
-		}
-		switch kind {
-		case kindBatch:
-			var b pb.MessageBatch
-			if err := b.Unmarshal(payload); err != nil {
-				drop(fmt.Errorf("%w: message batch: %v", errBadFrame, err))
-				return
-			}
-			t.onBatch(b)
-		case kindChunk:
-			var ch pb.Chunk
-			if err := ch.Unmarshal(payload); err != nil {
-				drop(fmt.Errorf("%w: snapshot chunk: %v", errBadFrame, err))
-				return
-			}
-			if !t.onChunk(ch) {
-				return // dragonboat refused the snapshot: the sender sees the close
-			}
-		case kindBye:
-			// Every chunk before it was handled: tell the sender, then end.
-			ack := frame(nil, kindByeAck, 0)
-			seal(ack)
-			c.SetWriteDeadline(time.Now().Add(writeTimeout))
-			c.Write(ack)
-			return
-		default:
-			drop(fmt.Errorf("%w: kind %d", errBadFrame, kind))
-			return
-		}
-		// A frame much larger than usual is not kept for the next one.
-		if cap(payload) > keepBuffer {
-			payload = nil
 		}
 	}
 }
 
-// readHeader reads and checks a frame header.
-func readHeader(r io.Reader, hdr []byte) (kind byte, n uint32, crc uint32, err error) {
+// handle checks a frame's payload and hands it to dragonboat. It reports
+// whether the connection goes on.
+func (t *Transport) handle(c net.Conn, kind byte, payload []byte, crc uint32, drop func(error)) bool {
+	if crc32.Checksum(payload, castagnoli) != crc {
+		drop(fmt.Errorf("%w: payload checksum", errBadFrame))
+		return false
+	}
+	switch kind {
+	case kindBatch:
+		var b pb.MessageBatch
+		if err := b.Unmarshal(payload); err != nil {
+			drop(fmt.Errorf("%w: message batch: %v", errBadFrame, err))
+			return false
+		}
+		t.onBatch(b)
+		return true
+	case kindChunk:
+		var ch pb.Chunk
+		if err := ch.Unmarshal(payload); err != nil {
+			drop(fmt.Errorf("%w: snapshot chunk: %v", errBadFrame, err))
+			return false
+		}
+		// false: dragonboat refused the snapshot; the sender sees the close.
+		return t.onChunk(ch)
+	case kindBye:
+		// Every chunk before it was handled: tell the sender, then end.
+		ack := frame(nil, kindByeAck, 0)
+		seal(ack)
+		c.SetWriteDeadline(time.Now().Add(writeTimeout))
+		c.Write(ack)
+		return false
+	default:
+		drop(fmt.Errorf("%w: kind %d", errBadFrame, kind))
+		return false
+	}
+}
+
+// readHeader reads and checks a frame header, including that its kind is
+// known and its length within that kind's bound, so that a caller may
+// allocate what it announces.
+func readHeader(r io.Reader, hdr []byte) (kind byte, n int, crc uint32, err error) {
 	if _, err := io.ReadFull(r, hdr[:headerSize]); err != nil {
 		return 0, 0, 0, err
 	}
@@ -308,11 +443,17 @@ func readHeader(r io.Reader, hdr []byte) (kind byte, n uint32, crc uint32, err e
 	case hdr[3] != version:
 		return 0, 0, 0, fmt.Errorf("%w: version %d", errBadFrame, hdr[3])
 	}
-	n = binary.BigEndian.Uint32(hdr[4:8])
-	if n > maxPayload {
-		return 0, 0, 0, fmt.Errorf("%w: payload of %d bytes (at most %d)", errBadFrame, n, maxPayload)
+	kind = hdr[2]
+	limit, known := maxPayload(kind)
+	if !known {
+		return 0, 0, 0, fmt.Errorf("%w: kind %d", errBadFrame, kind)
 	}
-	return hdr[2], n, binary.BigEndian.Uint32(hdr[8:12]), nil
+	// Compared as uint32 first: on a 32-bit platform the length would
+	// overflow an int.
+	if l := binary.BigEndian.Uint32(hdr[4:8]); l > uint32(limit) {
+		return 0, 0, 0, fmt.Errorf("%w: kind %d payload of %d bytes (at most %d)", errBadFrame, kind, l, limit)
+	}
+	return kind, int(binary.BigEndian.Uint32(hdr[4:8])), binary.BigEndian.Uint32(hdr[8:12]), nil
 }
 
 // frame returns buf grown to hold a header and n payload bytes, with the
@@ -398,15 +539,24 @@ type marshaler interface {
 	MarshalTo([]byte) (int, error)
 }
 
-// send marshals m (at most size bytes) into a frame and writes it.
+// send marshals m (at most size bytes) into a frame and writes it. It
+// refuses a payload longer than the receiver accepts (maxPayload): sent,
+// it would only make the receiver drop the connection.
 func (c *conn) send(kind byte, m marshaler, size int) error {
-	if size > maxPayload {
-		return fmt.Errorf("raftnet: frame of up to %d bytes exceeds %d", size, maxPayload)
+	limit, _ := maxPayload(kind)
+	// An upper limit can overstate the marshalled size (tenfold for a
+	// batch of heartbeats), so the exact check follows the marshalling;
+	// this one spares building a frame that cannot pass.
+	if size > 2*limit {
+		return fmt.Errorf("raftnet: kind %d frame of up to %d bytes exceeds %d", kind, size, limit)
 	}
 	f := frame(c.buf, kind, size)
 	n, err := m.MarshalTo(f[headerSize:])
 	if err != nil {
 		return fmt.Errorf("raftnet: marshal frame: %w", err)
+	}
+	if n > limit {
+		return fmt.Errorf("raftnet: kind %d frame of %d bytes exceeds %d", kind, n, limit)
 	}
 	f = f[:headerSize+n]
 	binary.BigEndian.PutUint32(f[4:8], uint32(n))

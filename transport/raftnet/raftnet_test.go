@@ -55,7 +55,17 @@ func (s *sink) wait(t *testing.T, n int) {
 // start starts a transport on a free 127.0.0.1 port.
 func start(t *testing.T, s *sink) (*Transport, string) {
 	t.Helper()
+	return startWith(t, s, nil)
+}
+
+// startWith starts a transport whose limits shape changed first.
+func startWith(t *testing.T, s *sink, shape func(*limits)) (*Transport, string) {
+	t.Helper()
 	tr := Factory{}.Create(config.NodeHostConfig{RaftAddress: "127.0.0.1:0"}, s.batch, s.chunk).(*Transport)
+	if shape != nil {
+		shape(&tr.limits)
+		tr.budget = newBudget(tr.limits.payloadBudget)
+	}
 	if err := tr.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +225,7 @@ func TestBadFramesAreDroppedWithTheirConnection(t *testing.T) {
 			return f
 		},
 		"huge length, checksummed": func(f []byte) []byte {
-			binary.BigEndian.PutUint32(f[4:8], maxPayload+1)
+			binary.BigEndian.PutUint32(f[4:8], maxBatchPayload+1)
 			binary.BigEndian.PutUint32(f[12:16], crc32c(f[:12]))
 			return f
 		},
