@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/wharfmq/wharf/transport/peerlink/testcerts"
+	"github.com/wharfmq/wharf/transport/certgen"
 )
 
 // How the nodes authenticate each other on their peer ports (Options.PeerAuth).
@@ -22,9 +22,8 @@ const (
 // cluster's directory.
 type peerCreds struct {
 	mu      sync.Mutex
-	ca      *testcerts.CA
 	keyFile string
-	files   map[int]testcerts.Files // node id to its certificate files
+	files   map[int][]string // node id to its --peer-* flags
 }
 
 // peerArgs returns the wharfd flags that authenticate node n to the others.
@@ -34,22 +33,23 @@ func (c *Cluster) peerArgs(n *Node) ([]string, error) {
 	defer p.mu.Unlock()
 	switch c.PeerAuth {
 	case PeerTLS:
-		if p.ca == nil {
-			ca, err := testcerts.NewCA("wharf jepsen peer CA")
+		// One CA for the run (certs/, shared with EnableTLS); a
+		// certificate per node id, made when the node first starts.
+		f, ok := p.files[n.ID]
+		if !ok {
+			made, err := certgen.MakeDir(certgen.Request{Dir: filepath.Join(c.Dir, "certs"),
+				Nodes: []string{fmt.Sprintf("n%d", n.ID)}, Hosts: []string{"127.0.0.1"}})
 			if err != nil {
 				return nil, err
 			}
-			p.ca, p.files = ca, map[int]testcerts.Files{}
-		}
-		f, ok := p.files[n.ID]
-		if !ok {
-			var err error
-			if f, err = p.ca.WriteFiles(c.Dir, fmt.Sprintf("n%d", n.ID)); err != nil {
-				return nil, err
+			nf := made.Nodes[0]
+			f = []string{"--peer-ca", made.CACert, "--peer-cert", nf.Cert, "--peer-key", nf.Key}
+			if p.files == nil {
+				p.files = map[int][]string{}
 			}
 			p.files[n.ID] = f
 		}
-		return f.Args(), nil
+		return f, nil
 	case PeerKey:
 		path, err := c.clusterKeyLocked()
 		if err != nil {

@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 	defer ln.Close()
 	ln, scheme := apiListener(ln, apiTLSConfig)
 	// The peer port (peer.go): Raft and NodeService, authenticated.
-	door, err := openPeerDoor(cfg, logger)
+	door, err := openPeerDoor(cfg, reloads, logger)
 	if err != nil {
 		logger.Error("cannot open the peer port", "err", err)
 		return 1

@@ -13,6 +13,7 @@ import (
 	"github.com/wharfmq/wharf/transport/peer"
 	"github.com/wharfmq/wharf/transport/peerlink"
 	"github.com/wharfmq/wharf/transport/raftnet"
+	"github.com/wharfmq/wharf/transport/tlsfiles"
 )
 
 // The peer port is the node's Raft listen address (--raft-addr). It is the
@@ -49,7 +50,7 @@ type peerDoor struct {
 // openPeerDoor loads the peer credentials, binds the peer port and serves
 // NodeService on it at once, answering unavailable while the node starts
 // (as the API port does, and for the same reason).
-func openPeerDoor(cfg config, logger *slog.Logger) (*peerDoor, error) {
+func openPeerDoor(cfg config, reloads *tlsfiles.Reloaders, logger *slog.Logger) (*peerDoor, error) {
 	opts := peerlink.Options{NodeID: cfg.nodeID, Logger: logger.With("component", "peerlink")}
 	if cfg.peerCA != "" {
 		creds, err := peerlink.LoadCredentials(cfg.peerCA, cfg.peerCert, cfg.peerKey)
@@ -57,6 +58,7 @@ func openPeerDoor(cfg config, logger *slog.Logger) (*peerDoor, error) {
 			return nil, fmt.Errorf("--peer-ca/--peer-cert/--peer-key: %w", err)
 		}
 		opts.TLS = creds
+		reloads.Add(creds) // SIGHUP reloads the CA and the node's pair
 	}
 	if cfg.clusterKeyFile != "" {
 		key, err := loadClusterKey(cfg.clusterKeyFile)

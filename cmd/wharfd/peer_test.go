@@ -21,8 +21,8 @@ import (
 	raftpb "github.com/lni/dragonboat/v4/raftpb"
 
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+	"github.com/wharfmq/wharf/transport/certgen"
 	"github.com/wharfmq/wharf/transport/client"
-	"github.com/wharfmq/wharf/transport/peerlink/testcerts"
 )
 
 // peerAuth returns the peer authentication flags of a node, by name.
@@ -48,26 +48,24 @@ func writeKey(t *testing.T) string {
 	return path
 }
 
-// tlsAuth: every node has its own certificate, signed by ca.
-func tlsAuth(t *testing.T, ca *testcerts.CA) peerAuth {
+// tlsAuth: every node has its own certificate, signed by the CA of the
+// certificate directory caDir (made by the first certificate).
+func tlsAuth(t *testing.T, caDir string) peerAuth {
 	t.Helper()
-	dir := t.TempDir()
 	return func(name string) []string {
-		files, err := ca.WriteFiles(dir, name)
+		made, err := certgen.MakeDir(certgen.Request{Dir: caDir, Nodes: []string{name}, Hosts: []string{"127.0.0.1"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return files.Args()
+		n := made.Nodes[0]
+		return []string{"--peer-ca", made.CACert, "--peer-cert", n.Cert, "--peer-key", n.Key}
 	}
 }
 
-func newCA(t *testing.T, name string) *testcerts.CA {
+// newCA returns the directory of a CA of its own (see tlsAuth).
+func newCA(t *testing.T) string {
 	t.Helper()
-	ca, err := testcerts.NewCA(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca
+	return t.TempDir()
 }
 
 // exerciseCluster sends through every node and receives through every
@@ -125,9 +123,9 @@ func refusedToJoin(t *testing.T, c *cluster, member uint64, args ...string) {
 // work as a cluster; a node whose certificate another CA signed cannot
 // join it.
 func TestClusterOverMutualTLS(t *testing.T) {
-	c := newClusterAuth(t, 3, tlsAuth(t, newCA(t, "cluster CA")), "--replication-factor", "1")
+	c := newClusterAuth(t, 3, tlsAuth(t, newCA(t)), "--replication-factor", "1")
 	exerciseCluster(t, c)
-	refusedToJoin(t, c, 2, tlsAuth(t, newCA(t, "another CA"))("n9")...)
+	refusedToJoin(t, c, 2, tlsAuth(t, newCA(t))("n9")...)
 }
 
 // TestClusterWithClusterKey: three nodes sharing a cluster key work as a

@@ -23,9 +23,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"time"
+
+	"github.com/wharfmq/wharf/transport/tlsfiles"
 )
 
 // Kind is what a connection carries.
@@ -85,29 +86,37 @@ type Options struct {
 }
 
 // Credentials are a node's mutual TLS material: the cluster CA and the
-// node's own certificate.
+// node's own certificate. Each handshake takes the ones in force, so a
+// reload (SIGHUP in wharfd) applies to the next connection and leaves open
+// ones alone.
 type Credentials struct {
-	CA   *x509.CertPool
-	Cert tls.Certificate
+	ca     func() *x509.CertPool
+	cert   func() *tls.Certificate
+	reload func() error
 }
 
 // LoadCredentials reads the PEM files of --peer-ca, --peer-cert and
-// --peer-key.
+// --peer-key; Reload reads them again.
 func LoadCredentials(caFile, certFile, keyFile string) (*Credentials, error) {
-	pem, err := os.ReadFile(caFile)
+	m, err := tlsfiles.LoadMutual(caFile, certFile, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("peer CA: %w", err)
+		return nil, fmt.Errorf("peer TLS: %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("peer CA %s: no PEM certificate in it", caFile)
-	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("peer certificate %s and key %s: %w", certFile, keyFile, err)
-	}
-	return &Credentials{CA: pool, Cert: cert}, nil
+	return &Credentials{ca: m.CA.Pool, cert: m.Pair.Certificate, reload: m.Reload}, nil
 }
+
+// NewCredentials returns fixed credentials (tests).
+func NewCredentials(ca *x509.CertPool, cert tls.Certificate) *Credentials {
+	return &Credentials{
+		ca:     func() *x509.CertPool { return ca },
+		cert:   func() *tls.Certificate { return &cert },
+		reload: func() error { return nil },
+	}
+}
+
+// Reload reads the files again (a tlsfiles.Reloader); on failure the old
+// ones stay in force and the error names the file.
+func (c *Credentials) Reload() error { return c.reload() }
 
 // Link holds what both ends of a peer connection need.
 type Link struct {
@@ -167,7 +176,7 @@ func tlsConfigs(c *Credentials) (server, client *tls.Config) {
 			inter.AddCert(ic)
 		}
 		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
-			Roots:         c.CA,
+			Roots:         c.ca(),
 			Intermediates: inter,
 			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 		})
@@ -178,13 +187,13 @@ func tlsConfigs(c *Credentials) (server, client *tls.Config) {
 	}
 	server = &tls.Config{
 		MinVersion:       tls.VersionTLS13,
-		Certificates:     []tls.Certificate{c.Cert},
+		GetCertificate:   func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.cert(), nil },
 		ClientAuth:       tls.RequireAnyClientCert,
 		VerifyConnection: verify,
 	}
 	client = &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{c.Cert},
+		MinVersion:           tls.VersionTLS13,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return c.cert(), nil },
 		// The chain is checked by verify, against the cluster CA only.
 		InsecureSkipVerify: true,
 		VerifyConnection:   verify,

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharfmq/wharf/transport/peerlink/testcerts"
+	"github.com/wharfmq/wharf/transport/certgen"
 )
 
 var testKey = bytes.Repeat([]byte{7}, 32)
@@ -43,9 +43,9 @@ func listen(t *testing.T, l *Link) *Listener {
 }
 
 // credentials issues a node certificate of ca.
-func credentials(t *testing.T, ca *testcerts.CA, name string) *Credentials {
+func credentials(t *testing.T, ca *certgen.Authority, name string) *Credentials {
 	t.Helper()
-	certPEM, keyPEM, err := ca.Issue(name)
+	certPEM, keyPEM, err := ca.Issue(name, []string{"127.0.0.1"}, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,12 +55,12 @@ func credentials(t *testing.T, ca *testcerts.CA, name string) *Credentials {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	return &Credentials{CA: pool, Cert: cert}
+	return NewCredentials(pool, cert)
 }
 
-func newCA(t *testing.T, name string) *testcerts.CA {
+func newCA(t *testing.T, name string) *certgen.Authority {
 	t.Helper()
-	ca, err := testcerts.NewCA(name)
+	ca, err := certgen.NewAuthority(name, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
