@@ -85,6 +85,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		return 1
 	}
 	defer ln.Close()
+	lim, err := newAPILimits(cfg.limits, logger.With("component", "limits"))
+	if err != nil {
+		logger.Error("bad limits", "err", err)
+		return 1
+	}
+	ln = lim.listener(ln)
 	if err := checkFree(cfg.raftAddr); err != nil {
 		logger.Error("cannot listen on --raft-addr", "addr", cfg.raftAddr, "err", err)
 		return 1
@@ -143,6 +149,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		QueueShards:       cfg.queueShards,
 		SnapshotEntries:   cfg.snapshotEntries,
 		Peers:             peers,
+		LongPolls:         lim.longPolls,
 		RaftTransport:     raftTransport(cfg.raftTransport, logger),
 		Logger:            logger.With("component", "node"),
 	})
@@ -156,7 +163,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 	logger.Info("wharfd serving", "api_addr", ln.Addr().String(), "raft_addr", cfg.raftAddr,
 		"data_dir", dataDir, "node_id", cfg.nodeID, "queue_shards", cfg.queueShards,
 		"startup", time.Since(began).Round(time.Millisecond))
-	api.set(handler(n, logger))
+	api.set(lim.handler(handler(n, logger)))
 	code := 0
 	if err := <-served; err != nil {
 		logger.Error("http server failed", "err", err)

@@ -64,6 +64,12 @@ func (n *Node) receiveMessages(ctx context.Context, rec *raftv1.QueueRecord, req
 	}
 	look := &receiveLook{queueID: rec.GetQueueId(), replay: attemptID != ""}
 	woken := false
+	var release func() // the long poll's slot, taken when it first waits
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	for round := 0; round < maxPollRounds; round++ {
 		// Watch before looking, so that a send landing between the look
 		// (or an empty receive) and the wait still wakes it. Partitions
@@ -108,6 +114,11 @@ func (n *Node) receiveMessages(ctx context.Context, rec *raftv1.QueueRecord, req
 		left := time.Until(until)
 		if wait == 0 || left <= 0 {
 			break
+		}
+		if release == nil {
+			if release, err = n.admitLongPoll(ctx); err != nil {
+				return nil, err
+			}
 		}
 		if woken, err = n.waitPartitions(ctx, watches, remote, min(left, n.pollInterval()), looked); err != nil {
 			return nil, err

@@ -82,6 +82,23 @@ func (r *wakeRegistry) wokeSince(partitionIDs []uint64, t time.Time) bool {
 	return false
 }
 
+// LongPollGate admits long polls: a receive asks it once, when it is about
+// to wait (a receive that finds messages at once is never refused).
+type LongPollGate interface {
+	// Admit reserves a waiting slot for the request in ctx, or refuses it
+	// with an error whose code is ResourceExhausted (and which may carry a
+	// retry hint for the transport). release gives the slot back.
+	Admit(ctx context.Context) (release func(), err error)
+}
+
+// admitLongPoll asks the gate, if any, for a waiting slot.
+func (n *Node) admitLongPoll(ctx context.Context) (release func(), err error) {
+	if n.cfg.LongPolls == nil {
+		return func() {}, nil
+	}
+	return n.cfg.LongPolls.Admit(ctx)
+}
+
 // onWoken is the queue shards' Woken hook.
 func (n *Node) onWoken(_ uint64, partitionIDs []uint64) {
 	n.waits.wake(partitionIDs)

@@ -3,9 +3,11 @@ package node
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/wharfmq/wharf/core"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
 )
 
@@ -112,5 +114,37 @@ func TestLongPollWakesWhenTimeMakesAMessageVisible(t *testing.T) {
 	// Leased for 1 s and not deleted: it comes back.
 	if msgs := poll(); bodies(msgs) != "later" || msgs[0].GetReceiveCount() != 2 {
 		t.Fatalf("after the lease: got %v", msgs)
+	}
+}
+
+// refuseAll is a LongPollGate at its cap.
+type refuseAll struct{ asked atomic.Int32 }
+
+func (g *refuseAll) Admit(context.Context) (func(), error) {
+	g.asked.Add(1)
+	return nil, core.Errorf(core.ResourceExhausted, "too many long polls")
+}
+
+// The long-poll gate is asked only when a receive is about to wait: a
+// receive that finds a message, or a short poll, is never refused.
+func TestLongPollGateOnlyRefusesWaits(t *testing.T) {
+	gate := &refuseAll{}
+	n := startNode(t, func(c *Config) { c.LongPolls = gate })
+	createQueue(t, n, &wharfv1.CreateQueueRequest{Name: "q"})
+	if msgs := receive(t, n, &wharfv1.ReceiveMessageRequest{Queue: "q"}); len(msgs) != 0 {
+		t.Fatalf("short poll got %v", msgs)
+	}
+	start := time.Now()
+	_, err := n.ReceiveMessage(ctx(t), &wharfv1.ReceiveMessageRequest{Queue: "q", WaitTimeSeconds: i32(20)})
+	wantCode(t, err, core.ResourceExhausted, "")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the refusal took %v: it waited", took)
+	}
+	send(t, n, "q", "here")
+	if msgs := receive(t, n, &wharfv1.ReceiveMessageRequest{Queue: "q", WaitTimeSeconds: i32(20)}); bodies(msgs) != "here" {
+		t.Fatalf("long poll with a message waiting got %v", msgs)
+	}
+	if got := gate.asked.Load(); got != 1 {
+		t.Fatalf("the gate was asked %d times, want once (by the poll that would wait)", got)
 	}
 }
