@@ -12,17 +12,17 @@ import (
 const refusalLogEvery = 10 * time.Second
 
 // Listener caps the connections open at once from ln: past max, an
-// accepted connection is closed at once, unread (the client sees the
-// connection closed or reset, which every HTTP client treats as a request
-// not processed and retries).
+// accepted connection is reset at once, unread (linger 0: an RST, which
+// tells the client at once and leaves no TIME_WAIT behind here).
 //
 // Refusing, rather than answering resource_exhausted on the connection,
 // is deliberate: an answer means reading the request first (and, with TLS,
 // a handshake), which costs a goroutine, buffers and CPU for exactly the
 // connections there is no room for, and a flood of them would take what
-// the cap protects. Closing costs nothing and lets a legitimate client
-// retry. Requests on admitted connections get resource_exhausted with a
-// retry hint from the other limits.
+// the cap protects. Closing costs nothing, and the client can retry (the
+// Go client retries sends and reads after a reset connection; calls that
+// are not safe to repeat report it). Requests on admitted connections get
+// resource_exhausted with a retry hint from the other limits.
 type Listener struct {
 	net.Listener
 	max  int64
@@ -57,6 +57,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return &conn{Conn: c, l: l}, nil
 		}
 		l.open.Add(-1)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
 		_ = c.Close()
 		l.noteRefused(c.RemoteAddr())
 	}
