@@ -101,7 +101,7 @@ func (n *Node) receiveMessages(ctx context.Context, rec *raftv1.QueueRecord, req
 				return nil, err
 			}
 			if len(msgs) == 0 {
-				look.proposed(parts[p].GetPartitionId(), states[p])
+				look.proposed(parts[p].GetPartitionId(), states[p].st)
 			}
 			got = append(got, msgs...)
 			if len(got) > 0 && (rec.GetAttributes().GetFifo() || len(got) >= int(maxMessages)) {

@@ -39,6 +39,14 @@ func TestIdleLongPollsWriteNothing(t *testing.T) {
 	if msgs := receive(t, n, &wharfv1.ReceiveMessageRequest{Queue: "idle", VisibilityTimeoutSeconds: i32(600)}); bodies(msgs) != "held" {
 		t.Fatalf("got %v", msgs)
 	}
+	// A FIFO group whose first message is in flight holds back the next,
+	// which is visible but not receivable.
+	for _, body := range []string{"first", "next"} {
+		must(n.SendMessage(ctx(t), &wharfv1.SendMessageRequest{Queue: "idle.fifo", Body: body, MessageGroupId: "g", MessageDeduplicationId: body}))
+	}
+	if msgs := receive(t, n, &wharfv1.ReceiveMessageRequest{Queue: "idle.fifo", MaxMessages: 1, VisibilityTimeoutSeconds: i32(600)}); bodies(msgs) != "first" {
+		t.Fatalf("got %v", msgs)
+	}
 	time.Sleep(300 * time.Millisecond) // let the loops settle
 	before := appliedIndexes(n)
 
