@@ -57,6 +57,8 @@ type config struct {
 	// bootstrapAdminKeyFile holds the access key of the admin principal
 	// created at first start (auth.go).
 	bootstrapAdminKeyFile string
+
+	limits limitsConfig // limits.go
 }
 
 // parseFlags parses args. It returns flag.ErrHelp for -h, and an error
@@ -91,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.clusterKeyFile, "cluster-key-file", "", "file holding the cluster key shared by every node (64 hex digits; `wharf certs` makes one): authenticates nodes to each other when mutual TLS is off, and encrypts access-key secrets at rest")
 	fs.BoolVar(&c.insecure, "insecure", false, "let a cluster of several nodes run with no node-to-node authentication (neither --peer-ca nor --cluster-key-file); never in production")
 	fs.StringVar(&c.bootstrapAdminKeyFile, "bootstrap-admin-key-file", "", `file holding "ACCESS_KEY_ID:SECRET": if no principal exists yet, the principal "admin" is created with this key and every permission, which turns authentication on (the file is created with a new key when missing)`)
+	c.limits.register(fs)
 	fs.DurationVar(&c.clockOffset, "test-clock-offset", 0, "TEST ONLY: shift this node's clock by this much (clock-skew tests); never set it in production")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -155,6 +158,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if n := countSet(c.peerCA, c.peerCert, c.peerKey); n != 0 && n != 3 {
 		problems = append(problems, "--peer-ca, --peer-cert and --peer-key go together")
 	}
+	problems = append(problems, c.limits.problems()...)
 	if c.logFormat != "text" && c.logFormat != "json" {
 		problems = append(problems, fmt.Sprintf("--log-format must be text or json, not %q", c.logFormat))
 	}

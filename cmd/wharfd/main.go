@@ -96,7 +96,14 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		return 1
 	}
 	defer ln.Close()
-	ln, scheme := apiListener(ln, apiTLSConfig)
+	// The connection cap wraps the raw listener, before any TLS
+	// handshake: a connection over it costs no more than its accept.
+	lim, err := newAPILimits(cfg.limits, logger.With("component", "limits"))
+	if err != nil {
+		logger.Error("bad limits", "err", err)
+		return 1
+	}
+	ln, scheme := apiListener(lim.listener(ln), apiTLSConfig)
 	// The peer port (peer.go): Raft and NodeService, authenticated.
 	door, err := openPeerDoor(cfg, reloads, logger)
 	if err != nil {
@@ -165,6 +172,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		QueueShards:       cfg.queueShards,
 		SnapshotEntries:   cfg.snapshotEntries,
 		Peers:             peers,
+		LongPolls:         lim.longPolls,
 		RaftTransport:     door.raftTransport(logger),
 		Logger:            logger.With("component", "node"),
 		ClusterKey:        clusterKey,
@@ -187,7 +195,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		"data_dir", dataDir, "node_id", cfg.nodeID, "queue_shards", cfg.queueShards,
 		"startup", time.Since(began).Round(time.Millisecond))
 	door.serveNode(n.NodeService(), logger)
-	api.set(handler(n, logger))
+	api.set(handler(n, lim, logger))
 	code := 0
 	if err := <-served; err != nil {
 		logger.Error("http server failed", "err", err)
@@ -205,7 +213,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 
 // handler serves the queue API and the cluster API on the API address.
 // NodeService is not among them: it is served on the peer port (peer.go).
-func handler(n server, logger *slog.Logger) http.Handler {
+// Requests are authenticated first (guardAPI), then counted against their
+// principal's limits (lim), then served.
+func handler(n server, lim *apiLimits, logger *slog.Logger) http.Handler {
 	api := logger.With("component", "api")
 	mux := http.NewServeMux()
 	mux.Handle("/", twirpapi.NewHandler(apiauth.Queues(n), n.Ready, api))
@@ -213,5 +223,5 @@ func handler(n server, logger *slog.Logger) http.Handler {
 	mux.Handle(wharfv1.ClusterServicePathPrefix, cluster)
 	mux.Handle(wharfv1.AdminServicePathPrefix, twirpapi.NewAdminHandler(apiauth.Admin(n), api))
 	mux.Handle(nodev1.NodeServicePathPrefix, notOnAPIPort())
-	return guardAPI(mux, n, logger)
+	return guardAPI(lim.handler(mux), n, logger)
 }

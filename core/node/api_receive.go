@@ -14,14 +14,16 @@ import (
 const (
 	// pollInterval is how often a long poll looks again without a wake:
 	// delayed messages and expired leases become visible through Ticks,
-	// which wake waiters too, so this only covers missed wakes (a wake on
-	// another node, a Tick that has not run yet).
+	// which wake waiters too, so this only covers missed wakes (a remote
+	// Wait that failed, a replica here that caught up by a snapshot). A
+	// look is a read of the replica here (see lookForMessages): it costs
+	// no Raft entry.
 	defaultPollInterval = time.Second
 	// responseMargin is kept from the caller's deadline to send the empty
 	// answer of a long poll in time.
 	responseMargin = 100 * time.Millisecond
-	// maxPollRounds bounds the receives one long poll proposes; with wakes
-	// at most every few ms over 20 s it is never reached in practice.
+	// maxPollRounds bounds the looks of one long poll; with wakes at most
+	// every few ms over 20 s it is never reached in practice.
 	maxPollRounds = 10000
 )
 
@@ -60,28 +62,46 @@ func (n *Node) receiveMessages(ctx context.Context, rec *raftv1.QueueRecord, req
 	if rec.GetAttributes().GetFifo() {
 		attemptID = req.GetReceiveRequestAttemptId()
 	}
+	look := &receiveLook{queueID: rec.GetQueueId(), replay: attemptID != ""}
+	woken := false
+	var release func() // the long poll's slot, taken when it first waits
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	for round := 0; round < maxPollRounds; round++ {
-		// Watch before looking, so that a send landing between an empty
-		// receive and the wait still wakes it. Partitions whose shard has
-		// no replica here are waited for on a node that hosts one, which
-		// is told when we looked.
+		// Watch before looking, so that a send landing between the look
+		// (or an empty receive) and the wait still wakes it. Partitions
+		// whose shard has no replica here are waited for on a node that
+		// hosts one, which is told when we looked.
 		looked := time.Now()
 		var watches []<-chan struct{}
 		var remote []*raftv1.Placement
 		if wait > 0 {
 			watches, remote = n.watchPartitions(parts)
 		}
+		worth, states, err := n.lookForMessages(ctx, rec, look, woken)
+		if err != nil {
+			return nil, err
+		}
 		// A standard receive fills up from the next partitions; a FIFO one
 		// answers from the first partition with messages, where its attempt
 		// is remembered, so that a retry finds the same answer.
 		var got []*wharfv1.Message
 		for _, p := range receiveOrder(len(parts), attemptID, n.rnd) {
+			if !worth[p] {
+				continue
+			}
 			msgs, err := n.receive(ctx, rec, parts[p], dl, maxMessages-int32(len(got)), visibility, req.GetReceiveRequestAttemptId())
 			if err != nil {
 				if len(got) > 0 {
 					break // leased already: hand them out rather than strand them
 				}
 				return nil, err
+			}
+			if len(msgs) == 0 {
+				look.proposed(parts[p].GetPartitionId(), states[p].st)
 			}
 			got = append(got, msgs...)
 			if len(got) > 0 && (rec.GetAttributes().GetFifo() || len(got) >= int(maxMessages)) {
@@ -95,7 +115,12 @@ func (n *Node) receiveMessages(ctx context.Context, rec *raftv1.QueueRecord, req
 		if wait == 0 || left <= 0 {
 			break
 		}
-		if err := n.waitPartitions(ctx, watches, remote, min(left, n.pollInterval()), looked); err != nil {
+		if release == nil {
+			if release, err = n.admitLongPoll(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if woken, err = n.waitPartitions(ctx, watches, remote, min(left, n.pollInterval()), looked); err != nil {
 			return nil, err
 		}
 	}

@@ -82,6 +82,23 @@ func (r *wakeRegistry) wokeSince(partitionIDs []uint64, t time.Time) bool {
 	return false
 }
 
+// LongPollGate admits long polls: a receive asks it once, when it is about
+// to wait (a receive that finds messages at once is never refused).
+type LongPollGate interface {
+	// Admit reserves a waiting slot for the request in ctx, or refuses it
+	// with an error whose code is ResourceExhausted (and which may carry a
+	// retry hint for the transport). release gives the slot back.
+	Admit(ctx context.Context) (release func(), err error)
+}
+
+// admitLongPoll asks the gate, if any, for a waiting slot.
+func (n *Node) admitLongPoll(ctx context.Context) (release func(), err error) {
+	if n.cfg.LongPolls == nil {
+		return func() {}, nil
+	}
+	return n.cfg.LongPolls.Admit(ctx)
+}
+
 // onWoken is the queue shards' Woken hook.
 func (n *Node) onWoken(_ uint64, partitionIDs []uint64) {
 	n.waits.wake(partitionIDs)
@@ -120,14 +137,13 @@ func (n *Node) watchPartitions(parts []*raftv1.Placement) (watches []<-chan stru
 
 // waitPartitions waits, up to d, for a wake of the watched partitions or
 // of the remote ones, which it waits for on nodes hosting their shards
-// (one Wait per shard, concurrently). looked is when the caller last looked
-// at the partitions. Remote waits that fail only leave the caller to its
-// fallback re-poll after d.
+// (one Wait per shard, concurrently), and reports whether one woke. looked
+// is when the caller last looked at the partitions. Remote waits that fail
+// only leave the caller to its fallback re-poll after d.
 func (n *Node) waitPartitions(ctx context.Context, watches []<-chan struct{}, remote []*raftv1.Placement,
-	d time.Duration, looked time.Time) error {
+	d time.Duration, looked time.Time) (bool, error) {
 	if len(remote) == 0 {
-		_, err := n.waitWake(ctx, watches, d)
-		return err
+		return n.waitWake(ctx, watches, d)
 	}
 	var shards []uint64
 	byShard := map[uint64][]uint64{}
@@ -154,10 +170,10 @@ func (n *Node) waitPartitions(ctx context.Context, watches []<-chan struct{}, re
 			}
 		}()
 	}
-	_, err := n.waitWake(ctx, append(watches, woken), d)
+	ok, err := n.waitWake(ctx, append(watches, woken), d)
 	cancel()
 	wg.Wait()
-	return err
+	return ok, err
 }
 
 // waitRemote waits up to d on a node hosting the shard for a wake of the

@@ -49,6 +49,9 @@ type Config struct {
 	// Peers reaches the other nodes, to forward shard operations to the
 	// ones that host the shard (see onShard); nil for a single node.
 	Peers Peers
+	// LongPolls admits the long polls about to wait (transport/limits caps
+	// them per node and per principal); nil admits every one.
+	LongPolls LongPollGate
 	// QueueShards is how many queue shards a new single-node cluster creates.
 	QueueShards int
 	Logger      *slog.Logger

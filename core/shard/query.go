@@ -3,7 +3,11 @@
 // the in-memory state machine of the metadata shard (core/meta).
 package shard
 
-import "errors"
+import (
+	"errors"
+
+	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
+)
 
 // ErrClosed is returned by Lookup once the state machine is closed.
 var ErrClosed = errors.New("shard state machine closed")
@@ -26,6 +30,21 @@ type ShardStateQuery struct{}
 // []*raftv1.PartitionState, one per id, nil where the partition holds nothing.
 type PartitionsQuery struct {
 	PartitionIDs []uint64
+}
+
+// ReceivableQuery asks, for each listed partition, for its bookkeeping and
+// whether a receive now would find a message at once (queue.Ready):
+// ReceivableResult. It is answered only by a replica on this node (it has
+// no wire form); other nodes are asked PartitionsQuery.
+type ReceivableQuery struct {
+	PartitionIDs []uint64
+}
+
+// ReceivableResult answers ReceivableQuery, one entry per partition asked
+// for, in the same order.
+type ReceivableResult struct {
+	States []*raftv1.PartitionState // nil where the partition holds nothing
+	Ready  []bool
 }
 
 // NextWakeQuery asks for the earliest shard time at which a Tick has work,

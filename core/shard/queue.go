@@ -247,6 +247,19 @@ func (s *QueueSM) Lookup(q any) (any, error) {
 			out[i] = p
 		}
 		return out, nil
+	case ReceivableQuery:
+		out := ReceivableResult{States: make([]*raftv1.PartitionState, len(q.PartitionIDs)), Ready: make([]bool, len(q.PartitionIDs))}
+		for i, id := range q.PartitionIDs {
+			p, err := queue.Partition(snap, id)
+			if err != nil {
+				return nil, fmt.Errorf("read partition %d: %w", id, err)
+			}
+			if out.Ready[i], err = queue.Ready(snap, id, p); err != nil {
+				return nil, fmt.Errorf("read partition %d: %w", id, err)
+			}
+			out.States[i] = p
+		}
+		return out, nil
 	case NextWakeQuery:
 		return queue.NextWake(snap)
 	case OutboxQuery:

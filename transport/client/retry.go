@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/twitchtv/twirp"
@@ -64,7 +65,7 @@ func call[Req, Resp any](ctx context.Context, c *client, method string, p policy
 	i := start
 	for attempt := 0; attempt < c.opts.attempts; attempt++ {
 		if attempt > 0 {
-			if err := c.pause(ctx, attempt); err != nil {
+			if err := c.pause(ctx, attempt, retryAfter(last)); err != nil {
 				return zero, giveUp(method, attempt, c.urls[i], err, last)
 			}
 		}
@@ -101,9 +102,9 @@ func attemptOne[Req, Resp any](ctx context.Context, c *client, i int, extra time
 }
 
 // pause waits before retry number attempt: the backoff doubled per retry,
-// capped, and jittered down by up to half. It returns the caller's context
-// error if the caller gives up meanwhile.
-func (c *client) pause(ctx context.Context, attempt int) error {
+// capped, and jittered down by up to half, or the server's hint if longer.
+// It returns the caller's context error if the caller gives up meanwhile.
+func (c *client) pause(ctx context.Context, attempt int, hint time.Duration) error {
 	d := c.opts.backoff
 	for i := 1; i < attempt && d < c.opts.maxBackoff; i++ {
 		d *= 2
@@ -112,6 +113,7 @@ func (c *client) pause(ctx context.Context, attempt int) error {
 	if d > 0 {
 		d -= rand.N(d/2 + 1)
 	}
+	d = max(d, hint)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -166,9 +168,37 @@ func serverOutcome(tw twirp.Error) outcome {
 		return notProcessed
 	case twirp.DeadlineExceeded:
 		return unknown
+	case twirp.ResourceExhausted:
+		// A node's limit (connections, long polls, request rate) refused
+		// the request before doing anything, and said when to retry. A
+		// queue's own limit (messages in flight) gives no hint: final.
+		if tw.Meta(retryAfterMeta) != "" {
+			return notProcessed
+		}
+		return final
 	default:
 		return final
 	}
+}
+
+// retryAfterMeta is the Twirp meta key of a refusal's retry hint, in ms
+// (transport/limits).
+const retryAfterMeta = "retry_after_ms"
+
+// maxRetryAfter caps the wait a server's hint imposes on one retry.
+const maxRetryAfter = 20 * time.Second
+
+// retryAfter is the retry hint err carries; 0 for none.
+func retryAfter(err error) time.Duration {
+	var tw twirp.Error
+	if !errors.As(err, &tw) {
+		return 0
+	}
+	ms, perr := strconv.ParseInt(tw.Meta(retryAfterMeta), 10, 64)
+	if perr != nil || ms <= 0 {
+		return 0
+	}
+	return min(time.Duration(ms)*time.Millisecond, maxRetryAfter)
 }
 
 // ctxError is the Twirp error for a caller's context that is done.

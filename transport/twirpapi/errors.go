@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
+	"time"
 
 	"github.com/twitchtv/twirp"
 
 	"github.com/wharfmq/wharf/core"
+	"github.com/wharfmq/wharf/transport/limits"
 )
 
 // ArgumentMeta is the Twirp meta key naming the field at fault in an
@@ -55,6 +58,13 @@ func toTwirp(ctx context.Context, logger *slog.Logger, err error) twirp.Error {
 		}
 		if tw.Code() == twirp.Internal {
 			logger.ErrorContext(ctx, "internal error", "method", method, "err", err)
+		}
+		// A refusal for lack of a resource says when to retry (see
+		// transport/limits).
+		var hint interface{ RetryAfter() time.Duration }
+		if errors.As(err, &hint) {
+			tw = tw.WithMeta(limits.RetryAfterMeta, strconv.FormatInt(max(hint.RetryAfter().Milliseconds(), 1), 10))
+			_ = twirp.SetHTTPResponseHeader(ctx, "Retry-After", limits.RetryAfterSeconds(hint.RetryAfter()))
 		}
 		// Keep the original error as the cause for hooks and errors.As.
 		return twirp.WrapError(tw, err)
