@@ -2,8 +2,8 @@ package bench
 
 import (
 	"context"
-	"crypto/x509"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
