@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -35,6 +37,12 @@ func installDragonboatLogger(log *slog.Logger) {
 	})
 }
 
+// misleading are the starts of dragonboat messages that are wrong about a
+// Wharf node, dropped: the peer port's own transport (transport/peerlink)
+// runs the node-to-node TLS, so dragonboat's MutualTLS setting is off even
+// when the traffic is encrypted.
+var misleading = []string{"mutual TLS disabled"}
+
 type dbLogger struct {
 	pkg   string
 	level atomic.Int32
@@ -50,7 +58,11 @@ func (l *dbLogger) log(level logger.LogLevel, sl slog.Level, format string, args
 	if log == nil || !log.Enabled(context.Background(), sl) {
 		return
 	}
-	log.Log(context.Background(), sl, fmt.Sprintf(format, args...), "component", "dragonboat/"+l.pkg)
+	msg := fmt.Sprintf(format, args...)
+	if slices.ContainsFunc(misleading, func(m string) bool { return strings.HasPrefix(msg, m) }) {
+		return
+	}
+	log.Log(context.Background(), sl, msg, "component", "dragonboat/"+l.pkg)
 }
 
 func (l *dbLogger) Debugf(format string, args ...any) {
