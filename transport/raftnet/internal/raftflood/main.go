@@ -3,10 +3,18 @@
 // a large frame and send part of it, idle connections send nothing. It
 // holds them for a while and reports how the node treated each kind.
 //
-//	go run ./transport/raftnet/internal/raftflood --addr 127.0.0.1:7071
+// By default the connections send raw frames, as a stranger to a node
+// whose peers authenticate (mutual TLS or a cluster key) would: the peer
+// port refuses them at the handshake. --hello opens each with peerlink's
+// unauthenticated hello first, as anyone may on a node without peer
+// authentication (a single node, or --insecure), so that the frames reach
+// raftnet's reader and its own bounds are what is measured.
+//
+//	go run ./transport/raftnet/internal/raftflood --addr 127.0.0.1:7071 [--hello]
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -17,6 +25,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wharfmq/wharf/transport/peerlink"
 )
 
 func main() {
@@ -26,8 +36,18 @@ func main() {
 	send := flag.Int("send", 64<<20, "payload bytes each big connection sends")
 	idle := flag.Int("idle", 1000, "connections that send nothing")
 	hold := flag.Duration("hold", 20*time.Second, "how long to hold the connections")
+	hello := flag.Bool("hello", false, "open each connection with peerlink's unauthenticated hello (a node without peer authentication)")
 	flag.Parse()
-	if err := run(*addr, *big, uint32(*announce), *send, *idle, *hold); err != nil {
+	dial := func() (net.Conn, error) { return net.Dial("tcp", *addr) }
+	if *hello {
+		link, err := peerlink.New(peerlink.Options{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "raftflood:", err)
+			os.Exit(1)
+		}
+		dial = func() (net.Conn, error) { return link.Dial(context.Background(), *addr, peerlink.Raft) }
+	}
+	if err := run(dial, *big, uint32(*announce), *send, *idle, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "raftflood:", err)
 		os.Exit(1)
 	}
@@ -43,7 +63,7 @@ func header(n uint32) []byte {
 	return h
 }
 
-func run(addr string, big int, announce uint32, send, idle int, hold time.Duration) error {
+func run(dial func() (net.Conn, error), big int, announce uint32, send, idle int, hold time.Duration) error {
 	var (
 		wg        sync.WaitGroup
 		sent      atomic.Int64 // payload bytes the big connections got written
@@ -63,7 +83,7 @@ func run(addr string, big int, announce uint32, send, idle int, hold time.Durati
 	var mu sync.Mutex
 	keep := func(c net.Conn) { mu.Lock(); conns = append(conns, c); mu.Unlock() }
 	for range big {
-		c, err := net.Dial("tcp", addr)
+		c, err := dial()
 		if err != nil {
 			dialFails.Add(1)
 			continue
@@ -94,7 +114,7 @@ func run(addr string, big int, announce uint32, send, idle int, hold time.Durati
 		}()
 	}
 	for range idle {
-		c, err := net.Dial("tcp", addr)
+		c, err := dial()
 		if err != nil {
 			dialFails.Add(1)
 			continue
