@@ -300,3 +300,55 @@ func TestWrappedServiceFailsClosed(t *testing.T) {
 	_, err := Queues(&fakeServices{}).SendMessage(context.Background(), &wharfv1.SendMessageRequest{Queue: "q"})
 	wantTwirp(t, err, "unauthenticated", "did not go through authentication")
 }
+
+// A redrive policy sends messages to its dead-letter queue, so setting one
+// needs send on that queue: an owner of "orders-*" may point a queue at
+// "orders-dead" but not at "payments".
+func TestRedrivePolicyNeedsSendOnTheDeadLetterQueue(t *testing.T) {
+	p, key := keyFor("owner",
+		auth.Permission{Action: auth.CreateQueue, Pattern: "orders-*"},
+		auth.Permission{Action: auth.UpdateQueue, Pattern: "orders-*"},
+		auth.Permission{Action: auth.Send, Pattern: "orders-*"})
+	src := &directory{dir: auth.NewDirectory([]*auth.Principal{p}, []auth.Key{key})}
+	srv, _ := server(t, src)
+	hc := signer(credsOf(key))
+	post := func(rpc, body string) twirpError {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/twirp/wharf.v1.QueueService/"+rpc, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return twirpError{}
+		}
+		var e twirpError
+		out, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(out, &e); err != nil {
+			t.Fatalf("%s: status %d, body %q", rpc, resp.StatusCode, out)
+		}
+		return e
+	}
+	for _, tc := range []struct {
+		rpc, body, code string
+	}{
+		{"CreateQueue", `{"name":"orders-1","redrive_policy":{"dead_letter_queue":"orders-dead","max_receive_count":3}}`, ""},
+		{"CreateQueue", `{"name":"orders-2","redrive_policy":{"dead_letter_queue":"payments","max_receive_count":3}}`, "permission_denied"},
+		{"UpdateQueue", `{"queue":"orders-1","redrive_policy":{"dead_letter_queue":"orders-dead","max_receive_count":3}}`, ""},
+		{"UpdateQueue", `{"queue":"orders-1","redrive_policy":{"dead_letter_queue":"payments","max_receive_count":3}}`, "permission_denied"},
+		{"UpdateQueue", `{"queue":"orders-1","redrive_policy":{"dead_letter_queue":""}}`, ""}, // removing the policy
+	} {
+		e := post(tc.rpc, tc.body)
+		if e.Code != tc.code {
+			t.Errorf("%s %s: code %q (%s), want %q", tc.rpc, tc.body, e.Code, e.Msg, tc.code)
+		}
+		if tc.code != "" && (e.Meta["queue"] != "payments" || e.Meta["action"] != "send") {
+			t.Errorf("%s %s: meta %v, want send on payments", tc.rpc, tc.body, e.Meta)
+		}
+	}
+}

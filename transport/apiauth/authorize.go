@@ -98,7 +98,28 @@ func (s queues) ListQueues(ctx context.Context, req *wharfv1.ListQueuesRequest) 
 }
 
 func (s queues) CreateQueue(ctx context.Context, req *wharfv1.CreateQueueRequest) (*wharfv1.CreateQueueResponse, error) {
-	return guard(ctx, "QueueService/CreateQueue", req.GetName(), req, s.next.CreateQueue)
+	const rpc = "QueueService/CreateQueue"
+	if err := checkDeadLetter(ctx, rpc, req.GetRedrivePolicy()); err != nil {
+		return nil, err
+	}
+	return guard(ctx, rpc, req.GetName(), req, s.next.CreateQueue)
+}
+
+// checkDeadLetter: a redrive policy makes the queue move messages into its
+// dead-letter queue, which is a send there; so whoever sets one must be
+// allowed to send to that queue, or a principal could fill a queue it has
+// no rights on. An empty target (no policy, or UpdateQueue removing it)
+// needs nothing.
+func checkDeadLetter(ctx context.Context, rpc string, rp *wharfv1.RedrivePolicy) error {
+	target := rp.GetDeadLetterQueue()
+	a, ok := accessFrom(ctx)
+	if target == "" || !ok || a.open {
+		return nil // check (in guard) refuses a context with no access
+	}
+	if auth.Allowed(a.principal, auth.Send, target) {
+		return nil
+	}
+	return denied(a.principal, auth.Send, target, rpc+" (dead-letter queue)")
 }
 
 func (s queues) DeleteQueue(ctx context.Context, req *wharfv1.DeleteQueueRequest) (*wharfv1.DeleteQueueResponse, error) {
@@ -110,7 +131,11 @@ func (s queues) GetQueue(ctx context.Context, req *wharfv1.GetQueueRequest) (*wh
 }
 
 func (s queues) UpdateQueue(ctx context.Context, req *wharfv1.UpdateQueueRequest) (*wharfv1.UpdateQueueResponse, error) {
-	return guard(ctx, "QueueService/UpdateQueue", req.GetQueue(), req, s.next.UpdateQueue)
+	const rpc = "QueueService/UpdateQueue"
+	if err := checkDeadLetter(ctx, rpc, req.GetRedrivePolicy()); err != nil {
+		return nil, err
+	}
+	return guard(ctx, rpc, req.GetQueue(), req, s.next.UpdateQueue)
 }
 
 func (s queues) PurgeQueue(ctx context.Context, req *wharfv1.PurgeQueueRequest) (*wharfv1.PurgeQueueResponse, error) {
