@@ -174,6 +174,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, start startFunc) 
 		Peers:             peers,
 		LongPolls:         lim.longPolls,
 		RaftTransport:     door.raftTransport(logger),
+		RefuseOpenCluster: !door.link.Authenticated() && !cfg.insecure,
 		Logger:            logger.With("component", "node"),
 		ClusterKey:        clusterKey,
 	})

@@ -97,6 +97,9 @@ func (n *Node) bootstrap(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if n.cfg.RefuseOpenCluster && len(peers) > 1 {
+		return fmt.Errorf("%w: %s lists %d nodes", ErrOpenCluster, filepath.Join(n.cfg.DataDir, peersFile), len(peers))
+	}
 	n.learnNodes(peers)
 
 	onDisk := nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{}).LogInfo

@@ -70,6 +70,13 @@ type Config struct {
 	// the operating system's. A simulator injects an in-memory one whose
 	// unsynced writes a simulated crash discards.
 	FS vfs.FS
+	// RefuseOpenCluster makes a node whose data says it belongs to a
+	// cluster of several nodes refuse to start. wharfd sets it when its
+	// peer port authenticates no one and --insecure was not given: a
+	// member restarted without its key or certificates would otherwise
+	// wait forever for peers that refuse it, or serve a cluster open to
+	// anyone who reaches its Raft address.
+	RefuseOpenCluster bool
 	// RaftTransport carries Raft messages between nodes; nil means
 	// dragonboat's built-in TCP transport (tests only: it has no peer
 	// authentication). wharfd uses transport/raftnet behind
@@ -93,6 +100,11 @@ type Config struct {
 	// default), so tests can tell a wake from a timed re-poll.
 	pollInterval time.Duration
 }
+
+// ErrOpenCluster is Start's error when Config.RefuseOpenCluster refuses a
+// member of a cluster of several nodes.
+var ErrOpenCluster = errors.New("this node belongs to a cluster of several nodes, which needs node-to-node authentication: " +
+	"start it with the cluster's --cluster-key-file or --peer-ca, --peer-cert and --peer-key (or --insecure)")
 
 // DefaultReplicationFactor is ReplicationFactor when the Config leaves it 0.
 const DefaultReplicationFactor = 3
