@@ -40,8 +40,10 @@ func installDragonboatLogger(log *slog.Logger) {
 // misleading are the starts of dragonboat messages that are wrong about a
 // Wharf node, dropped: the peer port's own transport (transport/peerlink)
 // runs the node-to-node TLS, so dragonboat's MutualTLS setting is off even
-// when the traffic is encrypted.
-var misleading = []string{"mutual TLS disabled"}
+// when the traffic is encrypted; and a long poll's stale look at the
+// replica here is only ever a hint, confirmed by a linearizable read
+// before a receive answers empty (receivable.go).
+var misleading = []string{"mutual TLS disabled", "StaleRead called"}
 
 type dbLogger struct {
 	pkg   string
