@@ -64,6 +64,9 @@ type nemesis struct {
 	// minNodes is the cluster's size at start; membership keeps it within
 	// [minNodes, minNodes+1].
 	minNodes int
+	// ahead is the furthest a node's clock ran ahead of real time (see
+	// ClockAhead).
+	ahead time.Duration
 }
 
 // run injects faults until ctx ends: every kind once in a shuffled order,
@@ -85,6 +88,38 @@ func (n *nemesis) run(ctx context.Context) {
 		}
 		n.inject(ctx, kind)
 	}
+}
+
+// skewClock restarts the victim with its clock shifted by offset, holds
+// the fault, and restarts it on time.
+func (n *nemesis) skewClock(ctx, heal context.Context, victim int, offset time.Duration) error {
+	nd := n.c.Node(victim)
+	n.c.Kill(victim)
+	if offset > 0 {
+		n.mu.Lock()
+		n.ahead = max(n.ahead, offset)
+		n.mu.Unlock()
+	}
+	nd.ClockOffset = offset
+	err := n.restart(ctx, []int{victim})
+	n.wait(ctx)
+	n.c.Stop(victim, 30*time.Second)
+	nd.ClockOffset = 0
+	if err2 := n.restart(heal, []int{victim}); err == nil {
+		err = err2
+	}
+	return err
+}
+
+// ClockAhead is the furthest a node's clock ran ahead of real time during
+// the run (0 if none did). Each queue shard's clock is the latest time its
+// proposals carried (docs/design.md, "Time and ids"), so after the run it
+// may be this far ahead of real time, and stands still until real time
+// catches up.
+func (n *nemesis) ClockAhead() time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ahead
 }
 
 // memberRank orders the first pass: the membership changes come last, add
@@ -296,16 +331,7 @@ func (n *nemesis) do(ctx context.Context, kind string) (string, error) {
 		if n.rng.IntN(2) == 0 {
 			secs = -secs
 		}
-		nd := n.c.Node(victim)
-		n.c.Kill(victim)
-		nd.ClockOffset = time.Duration(secs) * time.Second
-		err := n.restart(ctx, []int{victim})
-		n.wait(ctx)
-		n.c.Stop(victim, 30*time.Second)
-		nd.ClockOffset = 0
-		if err2 := n.restart(heal, []int{victim}); err == nil {
-			err = err2
-		}
+		err := n.skewClock(ctx, heal, victim, time.Duration(secs)*time.Second)
 		return fmt.Sprintf("node %d clock %+ds", victim, secs), err
 	case "restart-rolling":
 		for _, id := range ids {

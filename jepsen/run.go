@@ -242,10 +242,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		return nil, fmt.Errorf("heal: %w", err)
 	}
-	// Every lease a client took expires before the drain begins.
-	time.Sleep(time.Duration(maxVisibility+1) * time.Second)
-	logf("draining")
-	if err := w.drain(ctx, logf); err != nil {
+	if err := settleAndDrain(ctx, w, nem.ClockAhead(), logf); err != nil {
 		return nil, err
 	}
 
@@ -267,6 +264,31 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return rep, err
 	}
 	return rep, nil
+}
+
+// settleTime is how long the healed cluster runs before the drain: long
+// enough for every lease a client took to end on its queue shard's clock,
+// or the drain, finding them in flight, stops before they come back and
+// they look lost. A lease ends at most maxVisibility after its receive on
+// that clock; the clock is the latest time any proposal carried, so a node
+// whose clock ran clockAhead ahead of real time leaves it up to that far
+// ahead after the heal, standing still until real time catches up. The
+// simulator's settle (sim/run.go) allows for its skew the same way.
+func settleTime(clockAhead time.Duration) time.Duration {
+	return time.Duration(maxVisibility+1)*time.Second + clockAhead
+}
+
+// settleAndDrain waits settleTime, then drains every queue.
+func settleAndDrain(ctx context.Context, w *workload, clockAhead time.Duration, logf func(string, ...any)) error {
+	settle := settleTime(clockAhead)
+	if clockAhead > 0 {
+		logf("a node's clock ran up to %v ahead: waiting %v for every lease to end on the queues' clocks", clockAhead, settle)
+	}
+	if !sleepCtx(ctx, settle) {
+		return ctx.Err()
+	}
+	logf("draining")
+	return w.drain(ctx, logf)
 }
 
 // Check runs every checker that applies to the workloads on h: the
