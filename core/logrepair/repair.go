@@ -22,18 +22,23 @@ const (
 	searchDepth = 3
 )
 
-// Repair is one torn tail cut off a log file.
+// Repair is what was done to one log: a torn tail cut off, its index
+// removed, or both.
 type Repair struct {
 	// File is the log file's path.
 	File string
-	// From and To are the byte range dropped: [From, To).
+	// From and To are the byte range dropped: [From, To); From == To when
+	// the log itself was whole.
 	From, To int64
 	// Reason says what the dropped bytes were.
 	Reason string
-	// IndexRemoved names the index file removed with it ("" if none), for
-	// tan to rebuild from the log.
-	IndexRemoved string
+	// IndexRemoved names the log's index file if it was removed, for tan
+	// to rebuild from the log; IndexReason says why.
+	IndexRemoved, IndexReason string
 }
+
+// Cut reports whether bytes were cut off the log.
+func (r Repair) Cut() bool { return r.From < r.To }
 
 // RepairTornTails checks the newest log of every tan database under
 // nodeHostDir (dragonboat's NodeHostDir) and cuts a torn tail off it. It
@@ -43,11 +48,11 @@ type Repair struct {
 // Only a database's newest non-empty log is looked at: tan writes only to
 // the log it opened last, so an append cut by a power loss is in that
 // one. When the log has an index file (tan writes one when it closes a log
-// or moves to the next), the index is removed before the log is cut: it
-// may point into the dropped bytes, and tan rebuilds a missing index of its
-// newest log from the log itself, as it does after every crash. If tan has
-// opened a newer (empty) log since, it would not rebuild this one's index,
-// so the repair is refused.
+// or moves to the next) that names a record no longer whole, or cannot be
+// read, the index is removed before the log is cut: tan rebuilds a missing
+// index of its newest log from the log itself, as it does after every
+// crash. If tan has opened a newer (empty) log since, it would not rebuild
+// this one's index, so that repair is refused (ErrNotRepairable).
 func RepairTornTails(fs vfs.FS, nodeHostDir string) ([]Repair, error) {
 	dbs, err := findDatabases(fs, nodeHostDir, searchDepth)
 	if err != nil {
@@ -145,28 +150,47 @@ func repairDatabase(fs vfs.FS, dir string) (Repair, bool, error) {
 // file when indexed, and is followed by newer (empty) logs when newer.
 func repairLog(fs vfs.FS, dir string, num uint64, size int64, indexed, newer bool) (Repair, bool, error) {
 	path := fs.PathJoin(dir, logName(num))
-	tail, err := scanFile(fs, path, size)
+	var starts []int64 // offsets of the whole records, ascending
+	tail, err := scanFile(fs, path, size, func(start int64, _ []byte) { starts = append(starts, start) })
 	if err != nil {
 		return Repair{}, false, err
 	}
-	if !tail.Torn() {
+	r := Repair{File: path, From: tail.GoodEnd, To: tail.Size, Reason: tail.Reason}
+	// The index must name only whole records. It names a lost one when
+	// the tail was cut (or lost whole records: a tail lost at a record
+	// boundary scans clean, but the index still points past the end).
+	if indexed {
+		index := fs.PathJoin(dir, indexName(num))
+		offsets, err := indexedOffsets(fs, index, num)
+		if err != nil {
+			r.IndexReason = fmt.Sprintf("unreadable: %v", err)
+		}
+		for _, off := range offsets {
+			if _, found := slices.BinarySearch(starts, off); !found {
+				r.IndexReason = fmt.Sprintf("names offset %d, not the start of a whole record", off)
+				break
+			}
+		}
+		if r.IndexReason != "" {
+			r.IndexRemoved = index
+		}
+	}
+	if !tail.Torn() && r.IndexRemoved == "" {
 		return Repair{}, false, nil
 	}
-	r := Repair{File: path, From: tail.GoodEnd, To: tail.Size, Reason: tail.Reason}
-	if newer {
+	if r.IndexRemoved != "" && newer {
 		// tan rebuilds a missing index only for its newest log; with a
 		// newer one in its manifest it would skip this log or refuse to
 		// open. Newer empty logs are left by starts that failed on this
 		// very tail (a binary without this repair) or that wrote nothing.
-		return r, false, fmt.Errorf("%w: %s ends in a torn record (bytes %d-%d: %s), but tan has opened newer empty logs since and would not rebuild this log's index",
-			ErrNotRepairable, path, r.From, r.To, r.Reason)
+		return r, false, fmt.Errorf("%w: the index of %s %s (log bytes %d-%d: %s), but tan has opened newer empty logs since and would not rebuild it",
+			ErrNotRepairable, path, r.IndexReason, r.From, r.To, r.Reason)
 	}
 	// The index goes first: were the process to stop between the two
 	// steps, the next start finds a torn log without an index (what a crash
 	// leaves, repaired the same way), never a cut log whose index points
 	// past its end.
-	if indexed {
-		r.IndexRemoved = fs.PathJoin(dir, indexName(num))
+	if r.IndexRemoved != "" {
 		if err := fs.Remove(r.IndexRemoved); err != nil {
 			return r, false, fmt.Errorf("remove %s: %w", r.IndexRemoved, err)
 		}
@@ -174,25 +198,26 @@ func repairLog(fs vfs.FS, dir string, num uint64, size int64, indexed, newer boo
 			return r, false, err
 		}
 	}
-	if err := truncate(fs, dir, path, num, tail.GoodEnd); err != nil {
-		return r, false, err
+	if tail.Torn() {
+		if err := truncate(fs, dir, path, num, tail.GoodEnd); err != nil {
+			return r, false, err
+		}
 	}
 	return r, true, nil
 }
 
-func scanFile(fs vfs.FS, path string, size int64) (Tail, error) {
+func scanFile(fs vfs.FS, path string, size int64, visit visitor) (Tail, error) {
 	f, err := fs.Open(path)
 	if err != nil {
 		return Tail{}, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer f.Close()
-	tail, err := Scan(f, size)
+	tail, err := scan(f, size, visit, false)
 	if err != nil {
 		return tail, fmt.Errorf("%s: %w", path, err)
 	}
 	return tail, nil
 }
-
 // truncater is what os.File offers and vfs.File does not promise.
 type truncater interface{ Truncate(size int64) error }
 

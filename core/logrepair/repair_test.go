@@ -162,6 +162,76 @@ func TestRepairTornTailOfRealTanLog(t *testing.T) {
 	}
 }
 
+// TestRepairIndexOfLogLostAtRecordBoundary: the log lost its last record
+// whole (a tail lost at a record boundary scans clean), but its index still
+// names it; the index is removed and tan rebuilds it from the log.
+func TestRepairIndexOfLogLostAtRecordBoundary(t *testing.T) {
+	dir := t.TempDir()
+	fs := vfs.Default
+	writeLog(t, fs, dir, 300)
+	log := newestLog(t, fs, dir)
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail, err := scanBytes(t, b[:len(b)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(log, tail.GoodEnd); err != nil { // the last record, gone whole
+		t.Fatal(err)
+	}
+	repairs, err := RepairTornTails(fs, dir)
+	if err != nil || len(repairs) != 1 || repairs[0].Cut() || repairs[0].IndexRemoved == "" {
+		t.Fatalf("repair: %+v, %v; want the index removed and nothing cut", repairs, err)
+	}
+	commit, idx, err := readLog(t, fs, dir)
+	if err != nil || commit != 299 || len(idx) != 299 {
+		t.Fatalf("after the repair: commit %d, %d entries, %v; want 299 of each", commit, len(idx), err)
+	}
+}
+
+// TestRepairKeepsIndexNamingOnlyWholeRecords: garbage after the last
+// record is cut; the index, which names only whole records, stays.
+func TestRepairKeepsIndexNamingOnlyWholeRecords(t *testing.T) {
+	dir := t.TempDir()
+	fs := vfs.Default
+	writeLog(t, fs, dir, 100)
+	log := newestLog(t, fs, dir)
+	f, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("\x01\x02\x03\x04 not a record \xff\xfe"))
+	f.Close()
+	repairs, err := RepairTornTails(fs, dir)
+	if err != nil || len(repairs) != 1 || !repairs[0].Cut() || repairs[0].IndexRemoved != "" {
+		t.Fatalf("repair: %+v, %v; want the garbage cut and the index kept", repairs, err)
+	}
+	commit, idx, err := readLog(t, fs, dir)
+	if err != nil || commit != 100 || len(idx) != 100 {
+		t.Fatalf("after the repair: commit %d, %d entries, %v; want 100 of each", commit, len(idx), err)
+	}
+}
+
+// TestRepairRemovesUnreadableIndex: a torn index of the newest log is
+// removed, and tan rebuilds it from the whole log.
+func TestRepairRemovesUnreadableIndex(t *testing.T) {
+	dir := t.TempDir()
+	fs := vfs.Default
+	writeLog(t, fs, dir, 100)
+	index := strings.TrimSuffix(newestLog(t, fs, dir), ".log") + ".index"
+	cutTail(t, index, 3)
+	repairs, err := RepairTornTails(fs, dir)
+	if err != nil || len(repairs) != 1 || repairs[0].Cut() || repairs[0].IndexRemoved != index {
+		t.Fatalf("repair: %+v, %v; want %s removed", repairs, err, index)
+	}
+	commit, idx, err := readLog(t, fs, dir)
+	if err != nil || commit != 100 || len(idx) != 100 {
+		t.Fatalf("after the repair: commit %d, %d entries, %v; want 100 of each", commit, len(idx), err)
+	}
+}
+
 // TestRepairOnFileSystemWithoutTruncate runs the repair on the in-memory
 // file system the simulator uses, whose files cannot be truncated: the kept
 // prefix is rewritten and renamed over the log.

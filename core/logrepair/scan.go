@@ -81,7 +81,18 @@ func (t Tail) Torn() bool { return t.GoodEnd < t.Size }
 // first bad chunk is a whole, checksum-valid chunk; otherwise Scan returns
 // an error wrapping ErrCorrupt that names the offsets.
 func Scan(r io.ReaderAt, size int64) (Tail, error) {
+	return scan(r, size, nil, false)
+}
+
+// visitor is called with each whole record's offset and, when asked for,
+// its payload (valid only during the call).
+type visitor func(start int64, payload []byte)
+
+// scan is Scan calling visit, if not nil, for each whole record; the payload
+// passed is nil unless withPayload.
+func scan(r io.ReaderAt, size int64, visit visitor, withPayload bool) (Tail, error) {
 	t := Tail{Size: size}
+	var record []byte // the open record's payload so far, when withPayload
 	buf := make([]byte, blockSize)
 	recordStart := int64(-1) // offset of the open record's first chunk, -1 when none is open
 	pos := int64(0)
@@ -119,6 +130,12 @@ func Scan(r io.ReaderAt, size int64) (Tail, error) {
 				return finish(t, r, recordStart, pos, "checksum mismatch")
 			}
 			end := pos + headerSize + int64(h.length)
+			if withPayload {
+				if h.typ == fullChunk || h.typ == firstChunk {
+					record = record[:0]
+				}
+				record = append(record, block[off+headerSize:off+headerSize+int(h.length)]...)
+			}
 			switch h.typ {
 			case fullChunk, firstChunk:
 				if recordStart >= 0 {
@@ -129,6 +146,9 @@ func Scan(r io.ReaderAt, size int64) (Tail, error) {
 				if h.typ == fullChunk {
 					t.Records++
 					t.GoodEnd = end
+					if visit != nil {
+						visit(pos, record)
+					}
 				} else {
 					recordStart = pos
 				}
@@ -139,6 +159,9 @@ func Scan(r io.ReaderAt, size int64) (Tail, error) {
 				if h.typ == lastChunk {
 					t.Records++
 					t.GoodEnd = end
+					if visit != nil {
+						visit(recordStart, record)
+					}
 					recordStart = -1
 				}
 			}

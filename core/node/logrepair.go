@@ -19,9 +19,14 @@ import (
 func (n *Node) repairRaftLogs(fs vfs.FS, nhDir string) error {
 	repairs, err := logrepair.RepairTornTails(fs, nhDir)
 	for _, r := range repairs {
-		n.log.Warn("cut a torn tail off a Raft log", "file", r.File,
-			"dropped_from", r.From, "dropped_to", r.To, "bytes", r.To-r.From,
-			"reason", r.Reason, "index_removed", r.IndexRemoved)
+		if r.Cut() {
+			n.log.Warn("cut a torn tail off a Raft log", "file", r.File,
+				"dropped_from", r.From, "dropped_to", r.To, "bytes", r.To-r.From,
+				"reason", r.Reason, "index_removed", r.IndexRemoved)
+		} else {
+			n.log.Warn("removed a Raft log's index for tan to rebuild", "file", r.IndexRemoved,
+				"reason", r.IndexReason, "log", r.File, "log_bytes", r.To)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("check Raft logs in %s: %w", nhDir, err)
