@@ -218,6 +218,7 @@ func scanFile(fs vfs.FS, path string, size int64, visit visitor) (Tail, error) {
 	}
 	return tail, nil
 }
+
 // truncater is what os.File offers and vfs.File does not promise.
 type truncater interface{ Truncate(size int64) error }
 
