@@ -1,12 +1,16 @@
 package main_test
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
+	"github.com/wharfmq/wharf/transport/client"
 )
 
 // newestFile returns the most recently written non-empty file under dir
@@ -83,12 +87,7 @@ func TestTornRaftLogTailRecovered(t *testing.T) {
 	cutTail(t, log, 7)
 	s.start()
 
-	var lines []string
-	for _, line := range strings.Split(s.logText(), "\n") {
-		if strings.Contains(line, "cut a torn tail off a Raft log") {
-			lines = append(lines, line)
-		}
-	}
+	lines := s.tornLines()
 	if len(lines) != 1 || !strings.Contains(lines[0], "file="+log) || !strings.Contains(lines[0], "dropped_from=") {
 		t.Fatalf("want one line naming %s and the bytes dropped, got %q", log, lines)
 	}
@@ -110,4 +109,67 @@ func TestTornPebbleWALTailTolerated(t *testing.T) {
 	cutTail(t, wal, 7)
 	s.start()
 	s.checkAllReceived("orders", acked)
+}
+
+// tornLines returns the lines of s's log that report a cut.
+func (s *server) tornLines() []string {
+	s.t.Helper()
+	var lines []string
+	for _, line := range strings.Split(s.logText(), "\n") {
+		if strings.Contains(line, "cut a torn tail off a Raft log") {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
+// TestClusterNodeWithTornRaftLogCatchesUp: one node of three stops, loses
+// the tail of its newest Raft log, misses sends while it is down, and comes
+// back: it cuts the tail, catches up from the leaders (every replica on it
+// reaches its leader's applied index), and with another node then stopped
+// it serves, with the third, every acknowledged message.
+func TestClusterNodeWithTornRaftLogCatchesUp(t *testing.T) {
+	c := newCluster(t, 3)
+	svc := client.New(c.endpoints())
+	if _, err := svc.CreateQueue(ctx(t), &wharfv1.CreateQueueRequest{Name: "ledger"}); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[string]bool{}
+	for body := range c.nodes[1].sendN("ledger", 300, "before") {
+		acked[body] = true
+	}
+	torn := c.nodes[3]
+	torn.stop()
+	log := newestFile(t, filepath.Join(torn.dataDir, "raft"), func(p string) bool {
+		return strings.Contains(p, string(filepath.Separator)+"tandb"+string(filepath.Separator)) && strings.HasSuffix(p, ".log")
+	})
+	cutTail(t, log, 7)
+	for body := range c.nodes[1].sendN("ledger", 100, "while-down") {
+		acked[body] = true
+	}
+	torn.start()
+	if lines := torn.tornLines(); len(lines) != 1 || !strings.Contains(lines[0], "file="+log) {
+		t.Fatalf("want one line naming %s, got %q", log, lines)
+	}
+
+	var behind string // the last replica seen not caught up, for the failure message
+	defer func() {
+		if t.Failed() {
+			t.Logf("last replica on node 3 not caught up: %s", behind)
+		}
+	}()
+	waitFor(t, "every replica on node 3 caught up with its leader", 60*time.Second, func() bool {
+		for _, sh := range c.status(1).Shards {
+			for _, r := range sh.Replicas {
+				if r.NodeId == 3 && (r.Health != "healthy" || r.Lag != 0 || (sh.Partitions > 0 && r.AppliedIndex == 0)) {
+					behind = fmt.Sprintf("shard %d: %v", sh.ShardId, r)
+					return false
+				}
+			}
+		}
+		return true
+	})
+	c.nodes[1].stop()
+	delete(c.nodes, 1)
+	checkNothingLost(t, acked, drainAll(t, client.New(c.endpoints()), "ledger"))
 }
