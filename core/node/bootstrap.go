@@ -88,6 +88,9 @@ func (n *Node) bootstrap(ctx context.Context) error {
 	if n.cfg.ConfigureNodeHost != nil {
 		n.cfg.ConfigureNodeHost(&nhc)
 	}
+	if err := n.repairRaftLogs(n.cfg.FS, nhDir); err != nil {
+		return err
+	}
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
 		return fmt.Errorf("start raft node host in %s: %w", nhDir, err)
