@@ -59,9 +59,19 @@ func (s *State) Unmarshal(data []byte) error {
 	nodes := st.GetNodes()
 	slices.SortFunc(nodes, cmpNodes)
 	for i, n := range nodes {
+		if id := n.GetNodeId(); id < 1 || id > MaxNodeID {
+			return fmt.Errorf("meta: unmarshal state: nodes[%d].node_id: must be 1 to %d, got %d", i, MaxNodeID, id)
+		}
 		if i > 0 && nodes[i-1].GetNodeId() == n.GetNodeId() {
 			return fmt.Errorf("meta: unmarshal state: node %d appears twice", n.GetNodeId())
 		}
+	}
+	// InitCluster registers the metadata shard and its nodes together,
+	// and the last node cannot be forgotten (it holds the metadata
+	// shard's last replica): AddNode relies on it, picking a new node's
+	// id after the last one's.
+	if next.Shard(MetaShardID) != nil && len(nodes) == 0 {
+		return fmt.Errorf("meta: unmarshal state: nodes: the cluster is initialized (shard %d is registered) but no node is", MetaShardID)
 	}
 	next.nodes = nodes
 	// Sorting once and building names directly avoids the quadratic cost of

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"strings"
 	"testing"
 
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
@@ -70,5 +71,24 @@ func TestModifiedStrictlyIncreases(t *testing.T) {
 	checkStatus(t, s.Apply(updateCmd(600, "q", fifoAttrs())), codeInvalid, "fifo")
 	if got := s.Queue("q").GetModifiedMs(); got != 500 {
 		t.Fatalf("failed update moved modified_ms to %d", got)
+	}
+}
+
+// A snapshot of an initialized cluster without nodes (or with a node id
+// outside 1..MaxNodeID) is refused: AddNode would index past the node list.
+// FuzzMetaSnapshot found it (core/shard/testdata/fuzz).
+func TestUnmarshalRefusesInitializedStateWithoutNodes(t *testing.T) {
+	for name, st := range map[string]*raftv1.MetaState{
+		"no nodes":  {NextId: 2, Shards: []*raftv1.ShardRecord{{ShardId: MetaShardID, Version: 1}}},
+		"node id 0": {NextId: 2, Nodes: []*raftv1.NodeRecord{{NodeId: 0, RaftAddr: "a:1"}}},
+	} {
+		data, err := proto.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := New()
+		if err := s.Unmarshal(data); err == nil || !strings.Contains(err.Error(), "node") {
+			t.Errorf("%s: unmarshal = %v", name, err)
+		}
 	}
 }
