@@ -39,6 +39,7 @@ FUZZ_TARGETS = \
 	./core/shard:FuzzQueueSnapshot \
 	./core/shard:FuzzMetaApply \
 	./core/shard:FuzzMetaSnapshot \
+	./core/shard:FuzzShardQuery \
 	./transport/raftnet:FuzzServe \
 	./transport/peerlink:FuzzHelloAccept \
 	./transport/sigv4:FuzzVerify \
