@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wharfmq/wharf/core"
 	"github.com/wharfmq/wharf/core/validate"
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
 	wharfv1 "github.com/wharfmq/wharf/proto/wharf/v1"
@@ -64,13 +65,52 @@ func (validatingService) PurgeQueue(_ context.Context, req *wharfv1.PurgeQueueRe
 	return &wharfv1.PurgeQueueResponse{}, validate.QueueName("queue", req.GetQueue())
 }
 
+// partition is the configuration the node would put in a command to the
+// queue's first partition (core/node/partition.go).
+func (s validatingService) partition(queue string) *raftv1.PartitionConfig {
+	a := s.attrs(queue)
+	return &raftv1.PartitionConfig{
+		QueueId: 1, PartitionId: 1, QueueName: queue, Fifo: a.GetFifo(),
+		ContentBasedDeduplication: a.GetContentBasedDeduplication(),
+		VisibilityTimeoutSeconds:  a.GetVisibilityTimeoutSeconds(),
+		MessageRetentionSeconds:   a.GetMessageRetentionSeconds(),
+		DelaySeconds:              a.GetDelaySeconds(),
+		MaximumMessageBytes:       a.GetMaximumMessageBytes(),
+	}
+}
+
+// applyRefuses returns an internal error (a 500, which fails the fuzz
+// target) when the queue shard's own check refuses a command built from a
+// request the API accepted: the node would propose a command Apply
+// refuses, and the client would get an error for a valid request.
+func applyRefuses(cmd *raftv1.QueueCommand) error {
+	cmd.NowMs = 1_700_000_000_000
+	if err := validate.QueueCommand(cmd); err != nil {
+		return core.Errorf(core.Internal, "the API accepted what Apply refuses: %v", err)
+	}
+	return nil
+}
+
 func (s validatingService) send(prefix, queue, body string, delay *int32, attrs map[string]*wharfv1.MessageAttributeValue, group, dedup, requestID string) error {
 	qa := s.attrs(queue)
-	if _, err := validate.SendEntry(prefix, qa, body, delay, attrs, group, dedup); err != nil {
+	delaySeconds, err := validate.SendEntry(prefix, qa, body, delay, attrs, group, dedup)
+	if err != nil {
 		return err
 	}
-	validate.DedupID(qa, body, dedup)
-	return validate.RequestID(prefix, requestID)
+	if err := validate.RequestID(prefix, requestID); err != nil {
+		return err
+	}
+	if requestID == "" {
+		requestID = "node:00000000-0000-4000-8000-000000000000"
+	}
+	// As core/node's sendEntry builds it.
+	return applyRefuses(&raftv1.QueueCommand{Op: &raftv1.QueueCommand_Send{Send: &raftv1.Send{
+		Partition: s.partition(queue),
+		Entries: []*raftv1.SendEntry{{
+			MessageId: "00000000-0000-4000-8000-000000000000", Body: body, DelaySeconds: delaySeconds, Attributes: attrs,
+			GroupId: group, DeduplicationId: validate.DedupID(qa, body, dedup), RequestId: requestID,
+		}},
+	}}})
 }
 
 func (s validatingService) SendMessage(_ context.Context, req *wharfv1.SendMessageRequest) (*wharfv1.SendMessageResponse, error) {
@@ -90,8 +130,13 @@ func (s validatingService) SendMessageBatch(_ context.Context, req *wharfv1.Send
 		return nil, err
 	}
 	for i, e := range in {
-		_ = s.send(validate.EntryPrefix(i), req.GetQueue(), e.GetBody(), e.DelaySeconds, e.GetAttributes(),
+		// An entry's own error goes in the batch answer; a mismatch with
+		// Apply's check fails the request.
+		err := s.send(validate.EntryPrefix(i), req.GetQueue(), e.GetBody(), e.DelaySeconds, e.GetAttributes(),
 			e.GetMessageGroupId(), e.GetMessageDeduplicationId(), e.GetRequestId())
+		if err != nil && core.CodeOf(err) == core.Internal {
+			return nil, err
+		}
 	}
 	return &wharfv1.SendMessageBatchResponse{}, nil
 }
@@ -100,8 +145,17 @@ func (s validatingService) ReceiveMessage(_ context.Context, req *wharfv1.Receiv
 	if err := validate.QueueName("queue", req.GetQueue()); err != nil {
 		return nil, err
 	}
-	_, _, _, err := validate.Receive(req, s.attrs(req.GetQueue()))
-	return &wharfv1.ReceiveMessageResponse{}, err
+	max, visibility, _, err := validate.Receive(req, s.attrs(req.GetQueue()))
+	if err != nil {
+		return nil, err
+	}
+	var attemptID string // as core/node's receiveMessages: FIFO queues only
+	if validate.IsFIFOName(req.GetQueue()) {
+		attemptID = req.GetReceiveRequestAttemptId()
+	}
+	return &wharfv1.ReceiveMessageResponse{}, applyRefuses(&raftv1.QueueCommand{Op: &raftv1.QueueCommand_Receive{Receive: &raftv1.Receive{
+		Partition: s.partition(req.GetQueue()), MaxMessages: max, VisibilityTimeoutSeconds: visibility, AttemptId: attemptID,
+	}}})
 }
 
 func (validatingService) DeleteMessage(_ context.Context, req *wharfv1.DeleteMessageRequest) (*wharfv1.DeleteMessageResponse, error) {
