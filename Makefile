@@ -30,7 +30,10 @@ vet:
 # testdata/fuzz/<Target>/); `make fuzz` fuzzes each for FUZZTIME in turn
 # (FUZZ=Target[,Target] picks some). A failing input lands in the
 # package's testdata/fuzz/<Target>/: fix the decoder, keep the file.
-FUZZTIME ?= 30s
+# FUZZMINIMIZETIME bounds the minimizing of each new input (Go's default,
+# 60s, stalls the targets whose inputs are whole snapshots).
+FUZZTIME         ?= 30s
+FUZZMINIMIZETIME ?= 5s
 FUZZ     ?=
 FUZZ_TARGETS = \
 	./core/node:FuzzDecodeHandle \
@@ -51,7 +54,7 @@ fuzz:
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		case ",$(FUZZ)," in ,,|*,$$name,*) ;; *) continue ;; esac; \
 		echo "== $$name ($$pkg), $(FUZZTIME)"; \
-		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME); \
 	done
 
 # Planted bugs (core/mutants). failpoints-enable rewrites the failpoint

@@ -76,6 +76,21 @@ func (s *State) Unmarshal(data []byte) error {
 	next.nodes = nodes
 	// Sorting once and building names directly avoids the quadratic cost of
 	// inserting names one by one.
+	// A partition id names one partition, of one live queue or one
+	// pending drop: DeleteQueue moves a queue's partitions to the pending
+	// drops, which must then hold each once.
+	partitions := map[uint64]bool{}
+	partition := func(field string, pl *raftv1.Placement) error {
+		id := pl.GetPartitionId()
+		switch {
+		case id == 0:
+			return fmt.Errorf("meta: unmarshal state: %s.partition_id: must not be 0", field)
+		case partitions[id]:
+			return fmt.Errorf("meta: unmarshal state: %s: partition %d appears twice", field, id)
+		}
+		partitions[id] = true
+		return nil
+	}
 	queues := st.GetQueues()
 	sort.Slice(queues, func(i, j int) bool { return queues[i].GetName() < queues[j].GetName() })
 	for i, rec := range queues {
@@ -84,7 +99,10 @@ func (s *State) Unmarshal(data []byte) error {
 		}
 		next.queues[rec.GetName()] = rec
 		next.names = append(next.names, rec.GetName())
-		for _, p := range rec.GetPartitions() {
+		for j, p := range rec.GetPartitions() {
+			if err := partition(fmt.Sprintf("queue %q partitions[%d]", rec.GetName(), j), p); err != nil {
+				return err
+			}
 			next.load[p.GetShardId()]++
 		}
 	}
@@ -92,8 +110,8 @@ func (s *State) Unmarshal(data []byte) error {
 	pending := st.GetPendingDrops()
 	sort.Slice(pending, func(i, j int) bool { return pending[i].GetPartitionId() < pending[j].GetPartitionId() })
 	for i, pl := range pending {
-		if i > 0 && pending[i-1].GetPartitionId() == pl.GetPartitionId() {
-			return fmt.Errorf("meta: unmarshal state: pending drop of partition %d appears twice", pl.GetPartitionId())
+		if err := partition(fmt.Sprintf("pending_drops[%d]", i), pl); err != nil {
+			return err
 		}
 	}
 	next.pending = pending

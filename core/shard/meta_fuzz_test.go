@@ -153,6 +153,7 @@ func FuzzMetaApply(f *testing.F) {
 		f.Add(a, seeds[(i+1)%len(seeds)], seeds[(i+7)%len(seeds)])
 	}
 	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		guardHang(t)
 		m, index := fuzzMetaSM(t)
 		for _, cmd := range [][]byte{a, b, c} {
 			index++
@@ -187,6 +188,7 @@ func FuzzMetaSnapshot(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("\xff\xff not a snapshot"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		guardHang(t)
 		m := NewMetaSM()
 		if err := m.RecoverFromSnapshot(bytes.NewReader(data), nil, nil); err != nil {
 			return

@@ -138,6 +138,7 @@ func FuzzQueueApply(f *testing.F) {
 		f.Add(a, seeds[(i+1)%len(seeds)], seeds[(i+5)%len(seeds)])
 	}
 	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		guardHang(t)
 		s, index, _ := fuzzQueueSM(t)
 		tick := mustMarshal(&raftv1.QueueCommand{NowMs: t0 + 30*24*3600*1000, Op: &raftv1.QueueCommand_Tick{Tick: &raftv1.Tick{}}})
 		for _, cmd := range [][]byte{a, b, c, tick} {

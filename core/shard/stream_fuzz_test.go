@@ -36,6 +36,7 @@ func FuzzQueueSnapshot(f *testing.F) {
 	f.Add(stream.Bytes()[:stream.Len()-1], false)
 	cmds := append(fuzzQueueSeeds(leases), fuzzPrelude()...)
 	f.Fuzz(func(t *testing.T, data []byte, sealed bool) {
+		guardHang(t)
 		in := data
 		if sealed {
 			var buf bytes.Buffer
