@@ -34,7 +34,7 @@ vet:
 # 60s, stalls the targets whose inputs are whole snapshots).
 FUZZTIME         ?= 30s
 FUZZMINIMIZETIME ?= 5s
-FUZZ     ?=
+FUZZ             ?=
 FUZZ_TARGETS = \
 	./core/node:FuzzDecodeHandle \
 	./core/queue:FuzzStoredRecord \

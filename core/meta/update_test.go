@@ -74,21 +74,45 @@ func TestModifiedStrictlyIncreases(t *testing.T) {
 	}
 }
 
-// A snapshot of an initialized cluster without nodes (or with a node id
-// outside 1..MaxNodeID) is refused: AddNode would index past the node list.
-// FuzzMetaSnapshot found it (core/shard/testdata/fuzz).
-func TestUnmarshalRefusesInitializedStateWithoutNodes(t *testing.T) {
-	for name, st := range map[string]*raftv1.MetaState{
-		"no nodes":  {NextId: 2, Shards: []*raftv1.ShardRecord{{ShardId: MetaShardID, Version: 1}}},
-		"node id 0": {NextId: 2, Nodes: []*raftv1.NodeRecord{{NodeId: 0, RaftAddr: "a:1"}}},
+// Snapshots that Apply could never have produced, and that would break it,
+// are refused naming what is wrong: an initialized cluster without nodes
+// (AddNode would index past the node list), a node id outside
+// 1..MaxNodeID, a partition id 0 or named twice (deleting the queue would
+// then put it twice in the pending drops, and the next snapshot would not
+// recover). FuzzMetaSnapshot found the first and the last
+// (core/shard/testdata/fuzz/FuzzMetaSnapshot).
+func TestUnmarshalRefusesStatesApplyCannotMake(t *testing.T) {
+	meta := []*raftv1.ShardRecord{{ShardId: MetaShardID, Version: 1}}
+	nodes := []*raftv1.NodeRecord{{NodeId: 1, RaftAddr: "a:1"}}
+	queue := func(name string, ids ...uint64) *raftv1.QueueRecord {
+		q := &raftv1.QueueRecord{Name: name, QueueId: 5}
+		for _, id := range ids {
+			q.Partitions = append(q.Partitions, &raftv1.Placement{PartitionId: id, ShardId: 2})
+		}
+		return q
+	}
+	for name, c := range map[string]struct {
+		st   *raftv1.MetaState
+		want string
+	}{
+		"no nodes":  {&raftv1.MetaState{NextId: 9, Shards: meta}, "no node"},
+		"node id 0": {&raftv1.MetaState{NextId: 9, Nodes: []*raftv1.NodeRecord{{NodeId: 0, RaftAddr: "a:1"}}}, "nodes[0].node_id"},
+		"partition twice in a queue": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("q", 6, 6)}}, "partition 6 appears twice"},
+		"partition in two queues": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("a", 6), queue("b", 6)}}, "partition 6 appears twice"},
+		"partition live and pending": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("a", 6)}, PendingDrops: []*raftv1.Placement{{PartitionId: 6, ShardId: 2}}}, "partition 6 appears twice"},
+		"partition 0": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("a", 0)}}, "partition_id: must not be 0"},
 	} {
-		data, err := proto.Marshal(st)
+		data, err := proto.Marshal(c.st)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s := New()
-		if err := s.Unmarshal(data); err == nil || !strings.Contains(err.Error(), "node") {
-			t.Errorf("%s: unmarshal = %v", name, err)
+		if err := s.Unmarshal(data); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: unmarshal = %v, want an error saying %q", name, err, c.want)
 		}
 	}
 }
