@@ -85,18 +85,31 @@ func (s *State) Unmarshal(data []byte) error {
 		switch {
 		case id == 0:
 			return fmt.Errorf("meta: unmarshal state: %s.partition_id: must not be 0", field)
+		case id >= next.nextID:
+			return fmt.Errorf("meta: unmarshal state: %s.partition_id: %d is not below next_id %d", field, id, next.nextID)
 		case partitions[id]:
 			return fmt.Errorf("meta: unmarshal state: %s: partition %d appears twice", field, id)
 		}
 		partitions[id] = true
 		return nil
 	}
+	queueIDs := map[uint64]bool{}
 	queues := st.GetQueues()
 	sort.Slice(queues, func(i, j int) bool { return queues[i].GetName() < queues[j].GetName() })
 	for i, rec := range queues {
 		if i > 0 && queues[i-1].GetName() == rec.GetName() {
 			return fmt.Errorf("meta: unmarshal state: queue %q appears twice", rec.GetName())
 		}
+		// Queue and partition ids come from next_id: one at or above it
+		// would be handed out again.
+		id := rec.GetQueueId()
+		switch {
+		case id == 0 || id >= next.nextID:
+			return fmt.Errorf("meta: unmarshal state: queue %q queue_id: %d is not between 1 and next_id %d", rec.GetName(), id, next.nextID)
+		case queueIDs[id]:
+			return fmt.Errorf("meta: unmarshal state: queue %q queue_id: %d is another queue's too", rec.GetName(), id)
+		}
+		queueIDs[id] = true
 		next.queues[rec.GetName()] = rec
 		next.names = append(next.names, rec.GetName())
 		for j, p := range rec.GetPartitions() {

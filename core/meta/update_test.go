@@ -79,13 +79,15 @@ func TestModifiedStrictlyIncreases(t *testing.T) {
 // (AddNode would index past the node list), a node id outside
 // 1..MaxNodeID, a partition id 0 or named twice (deleting the queue would
 // then put it twice in the pending drops, and the next snapshot would not
-// recover). FuzzMetaSnapshot found the first and the last
+// recover), a queue or partition id not below next_id (it would be handed
+// out again) or a queue id held by two queues. FuzzMetaSnapshot found the
+// missing nodes, the partition named twice and the ids above next_id
 // (core/shard/testdata/fuzz/FuzzMetaSnapshot).
 func TestUnmarshalRefusesStatesApplyCannotMake(t *testing.T) {
 	meta := []*raftv1.ShardRecord{{ShardId: MetaShardID, Version: 1}}
 	nodes := []*raftv1.NodeRecord{{NodeId: 1, RaftAddr: "a:1"}}
 	queue := func(name string, ids ...uint64) *raftv1.QueueRecord {
-		q := &raftv1.QueueRecord{Name: name, QueueId: 5}
+		q := &raftv1.QueueRecord{Name: name, QueueId: uint64(len(name))}
 		for _, id := range ids {
 			q.Partitions = append(q.Partitions, &raftv1.Placement{PartitionId: id, ShardId: 2})
 		}
@@ -100,9 +102,17 @@ func TestUnmarshalRefusesStatesApplyCannotMake(t *testing.T) {
 		"partition twice in a queue": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
 			Queues: []*raftv1.QueueRecord{queue("q", 6, 6)}}, "partition 6 appears twice"},
 		"partition in two queues": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
-			Queues: []*raftv1.QueueRecord{queue("a", 6), queue("b", 6)}}, "partition 6 appears twice"},
+			Queues: []*raftv1.QueueRecord{queue("a", 6), queue("bb", 6)}}, "partition 6 appears twice"},
 		"partition live and pending": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
 			Queues: []*raftv1.QueueRecord{queue("a", 6)}, PendingDrops: []*raftv1.Placement{{PartitionId: 6, ShardId: 2}}}, "partition 6 appears twice"},
+		"queue id at next_id": {&raftv1.MetaState{NextId: 2, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("aa")}}, "queue_id: 2 is not between 1 and next_id 2"},
+		"queue id twice": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("a"), queue("b")}}, "queue_id: 1 is another queue's too"},
+		"partition id above next_id": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("a", 12)}}, "partition_id: 12 is not below next_id 9"},
+		"pending drop above next_id": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			PendingDrops: []*raftv1.Placement{{PartitionId: 9, ShardId: 2}}}, "partition_id: 9 is not below next_id 9"},
 		"partition 0": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
 			Queues: []*raftv1.QueueRecord{queue("a", 0)}}, "partition_id: must not be 0"},
 	} {
