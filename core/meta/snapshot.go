@@ -74,8 +74,6 @@ func (s *State) Unmarshal(data []byte) error {
 		return fmt.Errorf("meta: unmarshal state: nodes: the cluster is initialized (shard %d is registered) but no node is", MetaShardID)
 	}
 	next.nodes = nodes
-	// Sorting once and building names directly avoids the quadratic cost of
-	// inserting names one by one.
 	// A partition id names one partition, of one live queue or one
 	// pending drop: DeleteQueue moves a queue's partitions to the pending
 	// drops, which must then hold each once.
@@ -94,6 +92,8 @@ func (s *State) Unmarshal(data []byte) error {
 		return nil
 	}
 	queueIDs := map[uint64]bool{}
+	// Sorting once and building names directly avoids the quadratic cost of
+	// inserting names one by one.
 	queues := st.GetQueues()
 	sort.Slice(queues, func(i, j int) bool { return queues[i].GetName() < queues[j].GetName() })
 	for i, rec := range queues {
