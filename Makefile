@@ -25,6 +25,38 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# Native Go fuzz targets of the decoders that read untrusted or on-disk
+# bytes, as package:Target. `make test` runs each one's seeds (f.Add and
+# testdata/fuzz/<Target>/); `make fuzz` fuzzes each for FUZZTIME in turn
+# (FUZZ=Target[,Target] picks some). A failing input lands in the
+# package's testdata/fuzz/<Target>/: fix the decoder, keep the file.
+# FUZZMINIMIZETIME bounds the minimizing of each new input (Go's default,
+# 60s, stalls the targets whose inputs are whole snapshots).
+FUZZTIME         ?= 30s
+FUZZMINIMIZETIME ?= 5s
+FUZZ             ?=
+FUZZ_TARGETS = \
+	./core/node:FuzzDecodeHandle \
+	./core/queue:FuzzStoredRecord \
+	./core/shard:FuzzQueueApply \
+	./core/shard:FuzzQueueSnapshot \
+	./core/shard:FuzzMetaApply \
+	./core/shard:FuzzMetaSnapshot \
+	./core/shard:FuzzShardQuery \
+	./transport/raftnet:FuzzServe \
+	./transport/peerlink:FuzzHelloAccept \
+	./transport/sigv4:FuzzVerify \
+	./transport/sigv4:FuzzSignVerify \
+	./transport/twirpapi:FuzzQueueServiceRequest
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		case ",$(FUZZ)," in ,,|*,$$name,*) ;; *) continue ;; esac; \
+		echo "== $$name ($$pkg), $(FUZZTIME)"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME); \
+	done
+
 # Planted bugs (core/mutants). failpoints-enable rewrites the failpoint
 # markers under core/ into live checks (the originals are stashed next to
 # them as *__failpoint_stash__, which .gitignore keeps out of commits);

@@ -59,11 +59,39 @@ func (s *State) Unmarshal(data []byte) error {
 	nodes := st.GetNodes()
 	slices.SortFunc(nodes, cmpNodes)
 	for i, n := range nodes {
+		if id := n.GetNodeId(); id < 1 || id > MaxNodeID {
+			return fmt.Errorf("meta: unmarshal state: nodes[%d].node_id: must be 1 to %d, got %d", i, MaxNodeID, id)
+		}
 		if i > 0 && nodes[i-1].GetNodeId() == n.GetNodeId() {
 			return fmt.Errorf("meta: unmarshal state: node %d appears twice", n.GetNodeId())
 		}
 	}
+	// InitCluster registers the metadata shard and its nodes together,
+	// and the last node cannot be forgotten (it holds the metadata
+	// shard's last replica): AddNode relies on it, picking a new node's
+	// id after the last one's.
+	if next.Shard(MetaShardID) != nil && len(nodes) == 0 {
+		return fmt.Errorf("meta: unmarshal state: nodes: the cluster is initialized (shard %d is registered) but no node is", MetaShardID)
+	}
 	next.nodes = nodes
+	// A partition id names one partition, of one live queue or one
+	// pending drop: DeleteQueue moves a queue's partitions to the pending
+	// drops, which must then hold each once.
+	partitions := map[uint64]bool{}
+	partition := func(field string, pl *raftv1.Placement) error {
+		id := pl.GetPartitionId()
+		switch {
+		case id == 0:
+			return fmt.Errorf("meta: unmarshal state: %s.partition_id: must not be 0", field)
+		case id >= next.nextID:
+			return fmt.Errorf("meta: unmarshal state: %s.partition_id: %d is not below next_id %d", field, id, next.nextID)
+		case partitions[id]:
+			return fmt.Errorf("meta: unmarshal state: %s: partition %d appears twice", field, id)
+		}
+		partitions[id] = true
+		return nil
+	}
+	queueIDs := map[uint64]bool{}
 	// Sorting once and building names directly avoids the quadratic cost of
 	// inserting names one by one.
 	queues := st.GetQueues()
@@ -72,9 +100,22 @@ func (s *State) Unmarshal(data []byte) error {
 		if i > 0 && queues[i-1].GetName() == rec.GetName() {
 			return fmt.Errorf("meta: unmarshal state: queue %q appears twice", rec.GetName())
 		}
+		// Queue and partition ids come from next_id: one at or above it
+		// would be handed out again.
+		id := rec.GetQueueId()
+		switch {
+		case id == 0 || id >= next.nextID:
+			return fmt.Errorf("meta: unmarshal state: queue %q queue_id: %d is not between 1 and next_id %d", rec.GetName(), id, next.nextID)
+		case queueIDs[id]:
+			return fmt.Errorf("meta: unmarshal state: queue %q queue_id: %d is another queue's too", rec.GetName(), id)
+		}
+		queueIDs[id] = true
 		next.queues[rec.GetName()] = rec
 		next.names = append(next.names, rec.GetName())
-		for _, p := range rec.GetPartitions() {
+		for j, p := range rec.GetPartitions() {
+			if err := partition(fmt.Sprintf("queue %q partitions[%d]", rec.GetName(), j), p); err != nil {
+				return err
+			}
 			next.load[p.GetShardId()]++
 		}
 	}
@@ -82,8 +123,8 @@ func (s *State) Unmarshal(data []byte) error {
 	pending := st.GetPendingDrops()
 	sort.Slice(pending, func(i, j int) bool { return pending[i].GetPartitionId() < pending[j].GetPartitionId() })
 	for i, pl := range pending {
-		if i > 0 && pending[i-1].GetPartitionId() == pl.GetPartitionId() {
-			return fmt.Errorf("meta: unmarshal state: pending drop of partition %d appears twice", pl.GetPartitionId())
+		if err := partition(fmt.Sprintf("pending_drops[%d]", i), pl); err != nil {
+			return err
 		}
 	}
 	next.pending = pending

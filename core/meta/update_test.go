@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"strings"
 	"testing"
 
 	raftv1 "github.com/wharfmq/wharf/proto/wharf/raft/v1"
@@ -70,5 +71,58 @@ func TestModifiedStrictlyIncreases(t *testing.T) {
 	checkStatus(t, s.Apply(updateCmd(600, "q", fifoAttrs())), codeInvalid, "fifo")
 	if got := s.Queue("q").GetModifiedMs(); got != 500 {
 		t.Fatalf("failed update moved modified_ms to %d", got)
+	}
+}
+
+// Snapshots that Apply could never have produced, and that would break it,
+// are refused naming what is wrong: an initialized cluster without nodes
+// (AddNode would index past the node list), a node id outside
+// 1..MaxNodeID, a partition id 0 or named twice (deleting the queue would
+// then put it twice in the pending drops, and the next snapshot would not
+// recover), a queue or partition id not below next_id (it would be handed
+// out again) or a queue id held by two queues. FuzzMetaSnapshot found the
+// missing nodes, the partition named twice and the ids above next_id
+// (core/shard/testdata/fuzz/FuzzMetaSnapshot).
+func TestUnmarshalRefusesStatesApplyCannotMake(t *testing.T) {
+	meta := []*raftv1.ShardRecord{{ShardId: MetaShardID, Version: 1}}
+	nodes := []*raftv1.NodeRecord{{NodeId: 1, RaftAddr: "a:1"}}
+	queue := func(name string, ids ...uint64) *raftv1.QueueRecord {
+		q := &raftv1.QueueRecord{Name: name, QueueId: uint64(len(name))}
+		for _, id := range ids {
+			q.Partitions = append(q.Partitions, &raftv1.Placement{PartitionId: id, ShardId: 2})
+		}
+		return q
+	}
+	for name, c := range map[string]struct {
+		st   *raftv1.MetaState
+		want string
+	}{
+		"no nodes":  {&raftv1.MetaState{NextId: 9, Shards: meta}, "no node"},
+		"node id 0": {&raftv1.MetaState{NextId: 9, Nodes: []*raftv1.NodeRecord{{NodeId: 0, RaftAddr: "a:1"}}}, "nodes[0].node_id"},
+		"partition twice in a queue": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("q", 6, 6)}}, "partition 6 appears twice"},
+		"partition in two queues": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("a", 6), queue("bb", 6)}}, "partition 6 appears twice"},
+		"partition live and pending": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("a", 6)}, PendingDrops: []*raftv1.Placement{{PartitionId: 6, ShardId: 2}}}, "partition 6 appears twice"},
+		"queue id at next_id": {&raftv1.MetaState{NextId: 2, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("aa")}}, "queue_id: 2 is not between 1 and next_id 2"},
+		"queue id twice": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("a"), queue("b")}}, "queue_id: 1 is another queue's too"},
+		"partition id above next_id": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("a", 12)}}, "partition_id: 12 is not below next_id 9"},
+		"pending drop above next_id": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			PendingDrops: []*raftv1.Placement{{PartitionId: 9, ShardId: 2}}}, "partition_id: 9 is not below next_id 9"},
+		"partition 0": {&raftv1.MetaState{NextId: 9, Shards: meta, Nodes: nodes,
+			Queues: []*raftv1.QueueRecord{queue("a", 0)}}, "partition_id: must not be 0"},
+	} {
+		data, err := proto.Marshal(c.st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := New()
+		if err := s.Unmarshal(data); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: unmarshal = %v, want an error saying %q", name, err, c.want)
+		}
 	}
 }

@@ -1,6 +1,10 @@
 package queue
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
 
 // Key prefixes. docs/design.md has the table of what each holds. Integers
 // are big-endian and fixed width so that keys sort numerically.
@@ -133,3 +137,54 @@ var partitionScoped = []byte{pMessage, pReady, pWaiting, pExpiry, pGroupMsg, pGr
 var messageScoped = []byte{pMessage, pReady, pWaiting, pExpiry, pGroupMsg, pGroup, pGroupIdle}
 
 func appendU64Decode(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+// errCorruptKey marks a stored key that does not have its index's layout
+// (or, from CheckRecord, a record that does not decode): the store was
+// damaged, or filled from a damaged snapshot.
+var errCorruptKey = errors.New("corrupt record")
+
+// checkKey checks that k has the layout of the index its prefix names, so
+// that the decoders above (timeOf, seqOf, the fixed offsets) can read it.
+// Every key a scan returns passes through it: a damaged store then fails
+// the command with an error naming the key, where it would panic.
+func checkKey(k []byte) error {
+	if len(k) == 0 {
+		return fmt.Errorf("%w: empty", errCorruptKey)
+	}
+	// exact is the key's length, or 0 when it ends with a variable part
+	// of at least min-fixed bytes (min: the fixed part's length).
+	var exact, least int
+	switch k[0] {
+	case pShard:
+		exact = 1
+	case pPartition, pTombstone, pOutbox:
+		exact = 9 // prefix | id
+	case pMessage, pWake:
+		exact = 17 // prefix | p | seq, prefix | at | p
+	case pReady, pWaiting, pExpiry:
+		exact = 25 // prefix | p | at | seq
+	case pGroup, pAttempt:
+		least = 9 // prefix | p | name
+	case pDedup:
+		least = 10 // prefix | p | kind | id
+	case pGroupIdle, pAttemptExp:
+		least = 17 // prefix | p | at | name
+	case pDedupExp:
+		least = 18 // prefix | p | at | kind | id
+	case pGroupMsg:
+		// g | p | len(group) | group | seq
+		if len(k) < 18 || int(k[9]) != len(k)-18 {
+			return fmt.Errorf("%w: index %c key %q does not hold a group and a seq", errCorruptKey, k[0], k)
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: %q belongs to no index", errCorruptKey, k)
+	}
+	if exact != 0 && len(k) != exact {
+		return fmt.Errorf("%w: index %c key %q has %d bytes, want %d", errCorruptKey, k[0], k, len(k), exact)
+	}
+	if len(k) < least {
+		return fmt.Errorf("%w: index %c key %q has %d bytes, want at least %d", errCorruptKey, k[0], k, len(k), least)
+	}
+	return nil
+}

@@ -46,6 +46,10 @@ func scan(r kv.Reader, lower, upper []byte, limit int) (keys, values [][]byte, e
 	// (Pebble keeps tombstones until compaction), and the floor scans ask
 	// for 1 key of indexes whose deleted keys pile up behind the live ones.
 	for ok := it.First(); ok; ok = it.Next() {
+		if err := checkKey(it.Key()); err != nil {
+			it.Close()
+			return nil, nil, err
+		}
 		keys = append(keys, append([]byte(nil), it.Key()...))
 		values = append(values, append([]byte(nil), it.Value()...))
 		if len(keys) >= limit {

@@ -377,6 +377,9 @@ func (s *QueueSM) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error {
 			return fmt.Errorf("queue shard %d: recover: %w: key %q out of order", s.cfg.ShardID, errCorrupt, key)
 		}
 		last = key
+		if err := queue.CheckRecord(key, value); err != nil {
+			return fmt.Errorf("queue shard %d: recover: record %d: %w", s.cfg.ShardID, n, err)
+		}
 		failpoint.Inject(mutants.ShardRecoverDropsDedup, func() {
 			if key[0] == dedupPrefix {
 				failpoint.Continue()

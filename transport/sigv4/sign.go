@@ -38,6 +38,24 @@ func Sign(req *http.Request, body []byte, creds Credentials, region, service str
 	if region == "" || service == "" {
 		return fmt.Errorf("sigv4: sign: region and service must be set")
 	}
+	// The Authorization header separates the scope's parts with '/' and
+	// its fields with ',' and ' ': a part holding one could not be parsed
+	// back.
+	for _, part := range []struct{ name, value string }{
+		{"access key id", creds.AccessKeyID}, {"region", region}, {"service", service},
+	} {
+		if strings.ContainsAny(part.value, "/, =") {
+			return fmt.Errorf("sigv4: sign: %s %q must not contain '/', ',', ' ' or '='", part.name, part.value)
+		}
+	}
+	// SignedHeaders lists the names separated by ';': a name that is not
+	// an HTTP token (which net/http would refuse to send anyway) could
+	// not be listed.
+	for name := range req.Header {
+		if !isToken(name) {
+			return fmt.Errorf("sigv4: sign: header %q: not a valid HTTP header name", name)
+		}
+	}
 	now = now.UTC()
 	amzDate := now.Format(timeFormat)
 	payloadHash := PayloadHash(body)
@@ -170,4 +188,19 @@ func readBody(req *http.Request) ([]byte, error) {
 	}
 	defer req.Body.Close()
 	return io.ReadAll(req.Body)
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 section 5.6.2), the
+// form of a header name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isUnreserved(c) && !strings.ContainsRune("!#$%&'*+^`|", rune(c)) {
+			return false
+		}
+	}
+	return true
 }

@@ -282,3 +282,18 @@ func TestRefusals(t *testing.T) {
 	req.Header.Set(HeaderContentSHA256, PayloadHash([]byte("other")))
 	wantReason(t, send(t, req, verdicts), BadSignature)
 }
+
+// Sign refuses what the Authorization header could not carry back to the
+// verifier: a header name that is not an HTTP token (FuzzSignVerify found
+// ",", which broke SignedHeaders), or a scope part holding a separator.
+func TestSignRefusesWhatAuthorizationCannotCarry(t *testing.T) {
+	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/x", nil)
+	req.Header.Set(",", "0")
+	if err := Sign(req, nil, testCreds, DefaultRegion, Service, time.Now()); err == nil || !strings.Contains(err.Error(), `header ","`) {
+		t.Errorf("header \",\": %v", err)
+	}
+	req = httptest.NewRequest(http.MethodPost, "http://127.0.0.1/x", nil)
+	if err := Sign(req, nil, testCreds, "eu/west", Service, time.Now()); err == nil || !strings.Contains(err.Error(), "region") {
+		t.Errorf("region eu/west: %v", err)
+	}
+}
